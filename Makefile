@@ -1,0 +1,36 @@
+# The two commands: `make run` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+export EXTRA_HOME ?= $(CURDIR)/.extra
+
+.PHONY: run test ui lint check bench clean help
+
+help:
+	@echo "make run   set up, then run the nightly job end to end on the bundled offline data"
+	@echo "make test  set up, then run lint and the test suite"
+	@echo "make ui    set up, then open the Dagster UI (schedules and sensors) on http://127.0.0.1:3000"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/extra run --offline
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+ui: $(STAMP)
+	$(BIN)/extra ui
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,79 @@
+"""The Dagster definitions: every asset, check, job, schedule and resource, in one place.
+
+`dagster dev -w workspace.yaml`, `dagster definitions validate` and `extra run` all load
+`defs` from here; tests call `build_definitions()` with their own settings.
+"""
+
+
+from pathlib import Path
+
+import dagster as dg
+
+from extra_pipeline.defs.checks import build_suite_check
+from extra_pipeline.defs.models import build_model_asset, model_markings, table_key
+from extra_pipeline.defs.progress import progress_logger
+from extra_pipeline.defs.publish import build_publish_asset
+from extra_pipeline.defs.reference import REFERENCE_ASSETS, REFERENCE_TABLES
+from extra_pipeline.defs.resources import build_resources
+from extra_pipeline.defs.sources import build_source_assets
+from extra_pipeline.models import SQL_DIR, discover_models
+from extra_pipeline.quality import EXPECTATIONS_DIR, QualityError, load_suites
+from extra_pipeline.settings import Settings
+from extra_pipeline.sources.base import load_registry
+
+NIGHTLY_JOB = "nightly_refresh"
+
+
+def build_definitions(
+    settings: Settings,
+    *,
+    sql_dir: Path = SQL_DIR,
+    expectations_dir: Path = EXPECTATIONS_DIR,
+) -> dg.Definitions:
+    """Everything the pipeline is, for the deployment `settings` describes."""
+    registry = load_registry(settings)
+    source_assets = build_source_assets(registry)
+    input_markings = {
+        **REFERENCE_TABLES,
+        **{f"raw.{sid}": config.marking for sid, config in registry.items()},
+    }
+    models = discover_models(sql_dir, known_tables=input_markings)
+    markings = model_markings(models, input_markings)
+    model_assets = [build_model_asset(m, markings[m.table]) for m in models]
+    publish_asset = build_publish_asset([table_key(m.table) for m in models if m.layer == "marts"])
+
+    known = {*input_markings, *markings}
+    suites = load_suites(expectations_dir)
+    for suite in suites:
+        if suite.table not in known:
+            raise QualityError(
+                f"expectations/{suite.path.name}: guards {suite.table!r}, which no asset produces"
+            )
+    checks = [build_suite_check(suite) for suite in suites]
+
+    nightly = dg.define_asset_job(
+        NIGHTLY_JOB,
+        selection=dg.AssetSelection.all(include_sources=False),
+        description="Sources, reference data, SQL models, checks and the published warehouse.",
+    )
+    return dg.Definitions(
+        assets=[*source_assets, *REFERENCE_ASSETS, *model_assets, publish_asset],
+        asset_checks=checks,
+        jobs=[nightly],
+        schedules=[
+            dg.ScheduleDefinition(
+                name="nightly_refresh_schedule",
+                job=nightly,
+                cron_schedule="0 2 * * *",
+                execution_timezone="Europe/Brussels",
+                default_status=dg.DefaultScheduleStatus.RUNNING,
+                description="The nightly refresh at 02:00 Brussels time.",
+            )
+        ],
+        resources=build_resources(settings),
+        executor=dg.in_process_executor,
+        loggers={"progress": progress_logger},
+    )
+
+
+defs = build_definitions(Settings.from_env())

@@ -1,0 +1,1 @@
+"""Dagster definitions, one concern per module; `extra_pipeline.definitions` assembles them."""

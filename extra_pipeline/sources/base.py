@@ -1,0 +1,367 @@
+"""What every open-source connector shares: the registry entry, the bundled snapshot and
+the fetch in each `EXTRA_SOURCES` mode.
+
+A connector says *what* to fetch (its resources), how to follow pages, how to recognise a
+payload that is not what the publisher serves, and how to parse one page. `SourceFetcher`
+does the rest the same way for every source: conditional GET, validation before anything
+is stored, content-addressed snapshots with provenance, and the `auto` fallback chain
+(fresh fetch, else the newest stored fetch, else the bundled snapshot, loudly stale).
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pandas as pd
+import yaml
+
+from extra_pipeline.http import HttpClient, HttpError
+from extra_pipeline.markings import Marking, parse_marking
+from extra_pipeline.settings import PROJECT_ROOT, Settings, SourcesMode
+from extra_pipeline.snapshots import Mode, Provenance, Snapshot, SnapshotStore, utc_now_iso
+
+log = logging.getLogger(__name__)
+
+ASSETS_DIR = PROJECT_ROOT / "assets"
+REGISTRY_PATH = ASSETS_DIR / "sources.yaml"
+BUNDLED_DIR = ASSETS_DIR / "snapshots"
+
+#: A paginated source that keeps handing out "next" pages is a bug, not data.
+MAX_PAGES = 500
+
+
+class PayloadError(ValueError):
+    """A payload that is not what the publisher serves: truncated, malformed or an error body."""
+
+
+class SourceUnavailable(RuntimeError):
+    """A source could not be had in the requested mode (and, in `auto`, from no fallback)."""
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One entry of `assets/sources.yaml`, with the base URL resolved from the settings."""
+
+    source_id: str
+    title: str
+    publisher: str
+    licence: str
+    base_url: str
+    marking: Marking
+    edition: str
+    max_age_days: int
+    bundled_dir: Path
+    description: str = ""
+    homepage: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_base_url(self, base_url: str | None) -> SourceConfig:
+        """A copy pointing at another endpoint (tests, mirrors); None keeps this one."""
+        if not base_url:
+            return self
+        return SourceConfig(**{**self.__dict__, "base_url": base_url.rstrip("/")})
+
+
+_KNOWN_KEYS = {
+    "title", "publisher", "licence", "base_url", "marking", "edition", "max_age_days",
+    "bundled", "description", "homepage",
+}  # fmt: skip
+
+
+@cache
+def _registry_entries(path: Path) -> dict[str, dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def load_registry(
+    settings: Settings | None = None, path: Path = REGISTRY_PATH
+) -> dict[str, SourceConfig]:
+    """Every registered source, with base URLs overridden from the settings where given."""
+    base_urls = settings.base_urls if settings else {}
+    registry: dict[str, SourceConfig] = {}
+    for source_id, entry in _registry_entries(path).items():
+        missing = {"title", "publisher", "licence", "base_url"} - entry.keys()
+        if missing:
+            raise ValueError(
+                f"{path.name}: source {source_id!r} lacks {', '.join(sorted(missing))}"
+            )
+        registry[source_id] = SourceConfig(
+            source_id=source_id,
+            title=entry["title"],
+            publisher=entry["publisher"],
+            licence=entry["licence"],
+            base_url=(base_urls.get(source_id) or entry["base_url"]).rstrip("/"),
+            # CLEAR unless the registry says otherwise (DESIGN: open sources are CLEAR).
+            marking=parse_marking(entry.get("marking"), missing=Marking.CLEAR),
+            edition=str(entry.get("edition", "")),
+            max_age_days=int(entry.get("max_age_days", 365)),
+            bundled_dir=BUNDLED_DIR / entry.get("bundled", source_id),
+            description=" ".join(str(entry.get("description", "")).split()),
+            homepage=entry.get("homepage", ""),
+            options={k: v for k, v in entry.items() if k not in _KNOWN_KEYS},
+        )
+    return registry
+
+
+@dataclass(frozen=True)
+class BundledManifest:
+    """`assets/snapshots/<source>/manifest.yaml`: what the offline snapshot is and where it came from."""
+
+    retrieved_at: str
+    edition: str
+    note: str
+    synthetic: bool
+    files: Mapping[str, tuple[Path, ...]]  # resource name -> page files, in order
+
+    @classmethod
+    def load(cls, folder: Path) -> BundledManifest:
+        path = folder / "manifest.yaml"
+        if not path.is_file():
+            raise SourceUnavailable(
+                f"no bundled snapshot: {path.relative_to(PROJECT_ROOT)} is missing"
+            )
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        files = {
+            name: tuple(folder / page for page in _as_list(spec["files"]))
+            for name, spec in data["resources"].items()
+        }
+        return cls(
+            retrieved_at=str(data["retrieved_at"]),
+            edition=str(data.get("edition", "")),
+            note=" ".join(str(data.get("note", "")).split()),
+            synthetic=bool(data.get("synthetic", False)),
+            files=files,
+        )
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def read_bundled_file(path: Path) -> bytes:
+    """The payload bytes of a bundled page (`.gz` files are stored compressed to keep the repo small)."""
+    raw = path.read_bytes()
+    return gzip.decompress(raw) if path.suffix == ".gz" else raw
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One thing a source publishes, fetched as one or more pages."""
+
+    name: str
+    url: str  # the first page, with its query string
+
+
+@dataclass(frozen=True)
+class Acquired:
+    """A resource's pages as the pipeline will use them, with how they were obtained."""
+
+    resource: Resource
+    snapshots: tuple[Snapshot, ...]
+    mode: Mode
+    stale: bool
+    note: str = ""
+
+    @property
+    def retrieved_at(self) -> str:
+        return self.snapshots[0].provenance.retrieved_at
+
+
+class SourceConnector(ABC):
+    """One open source: its resources, paging, payload validation and parsing."""
+
+    #: the id in `assets/sources.yaml`
+    source_id: ClassVar[str]
+    #: the column of `parse()`'s output that names the country (harmonised to iso3)
+    country_column: ClassVar[str]
+
+    def __init__(self, config: SourceConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    def resources(self) -> list[Resource]:
+        """What to fetch, first pages only."""
+
+    def next_page_url(self, resource: Resource, payload: bytes, page: int) -> str | None:
+        """The URL of page `page + 1` after `payload`, or None when `payload` was the last."""
+        return None
+
+    @abstractmethod
+    def validate(self, resource: Resource, payload: bytes) -> None:
+        """Raise `PayloadError` when `payload` is not a genuine page of `resource`."""
+
+    @abstractmethod
+    def parse(self, resource: Resource, payload: bytes) -> pd.DataFrame:
+        """One validated page as rows of the source's raw table (long format)."""
+
+    def bundled_manifest(self) -> BundledManifest:
+        return BundledManifest.load(self.config.bundled_dir)
+
+
+@dataclass
+class SourceFetcher:
+    """Obtains every resource of a connector in the configured mode, recording provenance."""
+
+    store: SnapshotStore
+    client: HttpClient
+    mode: SourcesMode
+    on_progress: Callable[[str], None] = log.info
+
+    def acquire(self, connector: SourceConnector) -> list[Acquired]:
+        return [self.acquire_resource(connector, resource) for resource in connector.resources()]
+
+    def acquire_resource(self, connector: SourceConnector, resource: Resource) -> Acquired:
+        source_id = connector.config.source_id
+        if self.mode == "offline":
+            return self._bundled(connector, resource, stale=False, note="offline mode")
+        try:
+            return self._live(connector, resource)
+        except (HttpError, PayloadError) as error:
+            if self.mode == "live":
+                raise SourceUnavailable(f"{source_id} {resource.name}: {error}") from error
+            reason = f"live fetch failed ({error})"
+        self.on_progress(f"{source_id} {resource.name}: {reason}; falling back")
+        stored = self.store.latest_fetch(source_id, resource.name, modes=("live",))
+        if stored:
+            return self._reuse(
+                connector, resource, stored, note=f"{reason}; newest stored fetch used"
+            )
+        return self._bundled(
+            connector,
+            resource,
+            stale=True,
+            note=f"{reason}; no stored fetch; bundled snapshot used",
+        )
+
+    def _live(self, connector: SourceConnector, resource: Resource) -> Acquired:
+        config = connector.config
+        pages: list[tuple[str, bytes, Snapshot | None, Any]] = []
+        url: str | None = resource.url
+        while url is not None:
+            if len(pages) >= MAX_PAGES:
+                raise PayloadError(f"more than {MAX_PAGES} pages from {resource.url}")
+            previous = self.store.latest_for_url(url)
+            result = self.client.get(
+                url,
+                etag=previous.provenance.etag if previous else None,
+                last_modified=previous.provenance.last_modified if previous else None,
+            )
+            payload = previous.read() if (result.not_modified and previous) else result.content
+            if result.not_modified and previous is None:
+                raise PayloadError(f"{url} answered 304 Not Modified but nothing is stored for it")
+            # Validate every page before storing any: a bad page never becomes "the latest".
+            connector.validate(resource, payload)
+            pages.append((url, payload, previous if result.not_modified else None, result))
+            self.on_progress(
+                f"{config.source_id} {resource.name}: page {len(pages)} ({len(payload):,} bytes)"
+            )
+            url = connector.next_page_url(resource, payload, len(pages))
+
+        fetch_id = uuid.uuid4().hex
+        now = utc_now_iso()
+        snapshots = []
+        for number, (page_url, payload, reused, result) in enumerate(pages, start=1):
+            provenance = self._provenance(
+                connector, resource, page_url, mode="live", retrieved_at=now, fetch_id=fetch_id,
+                page=number, pages=len(pages), etag=result.etag, last_modified=result.last_modified,
+                note=f"304 Not Modified: payload of {reused.provenance.retrieved_at} reused" if reused else "",
+            )  # fmt: skip
+            snapshots.append(self.store.put(payload, provenance))
+        return Acquired(resource, tuple(snapshots), mode="live", stale=False)
+
+    def _reuse(
+        self, connector: SourceConnector, resource: Resource, stored: list[Snapshot], note: str
+    ) -> Acquired:
+        fetch_id = uuid.uuid4().hex
+        snapshots = []
+        for snapshot in stored:
+            old = snapshot.provenance
+            provenance = self._provenance(
+                connector, resource, old.url, mode="stored", retrieved_at=old.retrieved_at,
+                fetch_id=fetch_id, page=old.page, pages=old.pages, stale=True, note=note,
+                edition=old.edition, etag=old.etag, last_modified=old.last_modified,
+            )  # fmt: skip
+            snapshots.append(self.store.put(snapshot.read(), provenance))
+        return Acquired(resource, tuple(snapshots), mode="stored", stale=True, note=note)
+
+    def _bundled(
+        self, connector: SourceConnector, resource: Resource, *, stale: bool, note: str
+    ) -> Acquired:
+        manifest = connector.bundled_manifest()
+        files = manifest.files.get(resource.name)
+        if not files:
+            raise SourceUnavailable(
+                f"{connector.config.source_id}: the bundled snapshot has no resource {resource.name!r}"
+            )
+        fetch_id = uuid.uuid4().hex
+        snapshots = []
+        for number, path in enumerate(files, start=1):
+            payload = read_bundled_file(path)
+            connector.validate(resource, payload)
+            provenance = self._provenance(
+                connector, resource, resource.url, mode="bundled", retrieved_at=manifest.retrieved_at,
+                fetch_id=fetch_id, page=number, pages=len(files), stale=stale,
+                synthetic=manifest.synthetic, edition=manifest.edition or None,
+                note="; ".join(part for part in (note, manifest.note) if part),
+            )  # fmt: skip
+            snapshots.append(self.store.put(payload, provenance))
+        return Acquired(resource, tuple(snapshots), mode="bundled", stale=stale, note=note)
+
+    @staticmethod
+    def _provenance(
+        connector: SourceConnector,
+        resource: Resource,
+        url: str,
+        *,
+        mode: Mode,
+        retrieved_at: str,
+        fetch_id: str,
+        page: int,
+        pages: int,
+        stale: bool = False,
+        synthetic: bool = False,
+        edition: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        note: str = "",
+    ) -> Provenance:
+        config = connector.config
+        return Provenance(
+            source_id=config.source_id,
+            resource=resource.name,
+            url=url,
+            sha256="",  # filled in by the store from the bytes
+            bytes=0,
+            retrieved_at=retrieved_at,
+            used_at=utc_now_iso(),
+            publisher=config.publisher,
+            licence=config.licence,
+            edition=edition or config.edition,
+            mode=mode,
+            synthetic=synthetic,
+            stale=stale,
+            fetch_id=fetch_id,
+            page=page,
+            pages=pages,
+            etag=etag,
+            last_modified=last_modified,
+            note=note,
+        )
+
+
+def age_days(retrieved_at: str, now: datetime | None = None) -> float:
+    """How old a payload is, in days, from its ISO 8601 `retrieved_at`."""
+    moment = datetime.fromisoformat(retrieved_at.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return ((now or datetime.now(UTC)) - moment).total_seconds() / 86400
