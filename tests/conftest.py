@@ -1,0 +1,57 @@
+"""Shared fixtures: one offline pipeline run per session, in a temporary EXTRA_HOME."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from extra_pipeline.definitions import NIGHTLY_JOB, build_definitions
+from extra_pipeline.settings import PROJECT_ROOT, Settings
+
+#: the real public data shipped beside the checkout (read independently of the connectors)
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+def shared_file(*parts: str) -> Path:
+    """A file of `../shared/data`, or skip the test when the folder is not beside the checkout."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data not available: {'/'.join(parts)}")
+    return path
+
+
+@dataclass
+class PipelineRun:
+    settings: Settings
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+    result: dg.ExecuteInProcessResult
+
+    def published(self, level: str = "clear") -> duckdb.DuckDBPyConnection:
+        return duckdb.connect(str(self.settings.published_path(level)), read_only=True)
+
+    def rerun(self) -> dg.ExecuteInProcessResult:
+        return run_nightly(self.defs, self.instance)
+
+
+def run_nightly(defs: dg.Definitions, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    return defs.resolve_job_def(NIGHTLY_JOB).execute_in_process(
+        instance=instance, raise_on_error=False
+    )
+
+
+def offline_settings(home: Path) -> Settings:
+    return Settings(extra_home=home, sources_mode="offline")
+
+
+@pytest.fixture(scope="session")
+def offline_run(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
+    """The nightly job, end to end on the bundled snapshots, once for the whole session."""
+    home = tmp_path_factory.mktemp("extra_home")
+    settings = offline_settings(home)
+    defs = build_definitions(settings)
+    instance = dg.DagsterInstance.ephemeral()
+    result = run_nightly(defs, instance)
+    return PipelineRun(settings, defs, instance, result)
