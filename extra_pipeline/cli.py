@@ -222,12 +222,16 @@ def recover_abandoned_runs(instance: Any) -> list[str]:
         run = record.dagster_run
         pid = run.tags.get(CLI_PID_TAG)
         if pid and run.tags.get(CLI_HOST_TAG) == host and not _process_alive(int(pid)):
-            instance.report_run_failed(run, "the `extra run` process that ran it is gone (killed or crashed)")
+            instance.report_run_failed(
+                run, "the `extra run` process that ran it is gone (killed or crashed)"
+            )
             notes.append(f"run {run.run_id} was abandoned by a dead process: marked failed")
     storage = instance.event_log_storage
     for key in storage.get_concurrency_keys():
         info = storage.get_concurrency_info(key)
-        holders = {slot.run_id for slot in info.claimed_slots} | {step.run_id for step in info.pending_steps}
+        holders = {slot.run_id for slot in info.claimed_slots} | {
+            step.run_id for step in info.pending_steps
+        }
         for run_id in holders:
             run = instance.get_run_by_id(run_id)
             if run is None or run.is_finished:

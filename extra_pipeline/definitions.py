@@ -4,7 +4,6 @@
 `defs` from here; tests call `build_definitions()` with their own settings.
 """
 
-
 from pathlib import Path
 
 import dagster as dg
@@ -53,7 +52,7 @@ def build_definitions(
 
     nightly = dg.define_asset_job(
         NIGHTLY_JOB,
-        selection=dg.AssetSelection.all(include_sources=False),
+        selection=dg.AssetSelection.all(),
         description="Sources, reference data, SQL models, checks and the published warehouse.",
     )
     return dg.Definitions(

@@ -12,6 +12,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 import sqlglot
@@ -50,10 +51,7 @@ class SqlModel:
 
     @property
     def relative_path(self) -> str:
-        try:
-            return str(self.path.relative_to(PROJECT_ROOT))
-        except ValueError:
-            return self.path.name
+        return f"sql/{self.layer}/{self.path.name}"
 
 
 def load_model(path: Path, layer: str) -> SqlModel:
@@ -133,4 +131,15 @@ def discover_models(sql_dir: Path = SQL_DIR, *, known_tables: Iterable[str] = ()
                 )
             if table == model.table:
                 raise ModelError(f"{model.relative_path}: reads its own table {table!r}")
+    by_table = {m.table: m for m in models}
+    sorter = TopologicalSorter(
+        {m.table: [d for d in m.depends_on if d in by_table] for m in models}
+    )
+    try:
+        sorter.prepare()
+    except CycleError as error:
+        cycle = error.args[1]
+        raise ModelError(
+            f"{by_table[cycle[0]].relative_path}: models form a cycle: {' -> '.join(cycle)}"
+        ) from None
     return models

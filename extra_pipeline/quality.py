@@ -118,6 +118,13 @@ def validate_frame(suite: Suite, frame: pd.DataFrame) -> SuiteResult:
             raise QualityError(
                 f"expectations/{suite.path.name}: GX cannot load the suite: {error}"
             ) from error
+        if len(gx_suite.expectations) != suite.expectation_count:
+            # GX logs and drops an expectation type it does not know; a gate must not shrink.
+            known = {e.expectation_type for e in gx_suite.expectations}
+            lost = sorted({e["type"] for e in suite.spec["expectations"]} - known)
+            raise QualityError(
+                f"expectations/{suite.path.name}: GX does not know {', '.join(lost) or 'an expectation'}"
+            )
         source = context.data_sources.add_or_update_pandas(f"frames_{name}")
         asset = source.add_dataframe_asset(name)
         batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(
@@ -126,10 +133,9 @@ def validate_frame(suite: Suite, frame: pd.DataFrame) -> SuiteResult:
         result = batch.validate(gx_suite)
     outcomes = []
     for item in result.results:
-        raised = (item.exception_info or {}).get("raised_exception")
         config = item.expectation_config
-        if raised:
-            message = (item.exception_info or {}).get("exception_message")
+        message = _raised(item.exception_info)
+        if message is not None:
             raise QualityError(
                 f"suite {suite.name}: {config.type} could not be evaluated: {message}"
             )
@@ -154,6 +160,19 @@ def validate_frame(suite: Suite, frame: pd.DataFrame) -> SuiteResult:
     return SuiteResult(
         suite=suite.name, success=all(o.success for o in outcomes), outcomes=tuple(outcomes)
     )
+
+
+def _raised(info: dict[str, Any] | None) -> str | None:
+    """The message of an exception GX caught while evaluating, in either of its shapes:
+    flat (`raised_exception` at the top) or nested per metric (GX 1.24)."""
+    if not info:
+        return None
+    if "raised_exception" in info:
+        return str(info.get("exception_message")) if info["raised_exception"] else None
+    for value in info.values():
+        if isinstance(value, dict) and value.get("raised_exception"):
+            return str(value.get("exception_message"))
+    return None
 
 
 def _gx_friendly(frame: pd.DataFrame) -> pd.DataFrame:

@@ -21,7 +21,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from extra_pipeline.markings import Marking, parse_marking
+from extra_pipeline.markings import Marking, levels_up_to, parse_marking
 
 SCHEMAS = ("raw", "staging", "intermediate", "marts", "audit")
 #: schemas copied into the published files; raw and staging stay in the working file
@@ -59,6 +59,38 @@ create table if not exists audit.source_snapshots (
     note varchar,
     primary key (fetch_id, page)
 );
+create table if not exists audit.drops (
+    drop_id varchar primary key,
+    member_state varchar not null,
+    dataset varchar,
+    file_name varchar not null,          -- as sent; metadata only, never a path
+    sha256 varchar not null,
+    bytes bigint not null,
+    format varchar,
+    encoding varchar,
+    status varchar not null,             -- accepted, partial, rejected, duplicate
+    rows_received bigint not null,
+    rows_accepted bigint not null,
+    rows_quarantined bigint not null,
+    reason varchar,
+    rejection_code varchar,
+    duplicate_of varchar,
+    period varchar,
+    marking varchar not null,
+    synthetic boolean not null,
+    contact varchar,
+    extra_columns varchar[],
+    received_at timestamptz not null,
+    superseded_by varchar
+);
+create table if not exists audit.quarantine (
+    drop_id varchar not null,
+    row_number bigint not null,
+    column_name varchar,
+    rule varchar not null,
+    reason varchar not null,
+    raw_values varchar                  -- JSON object: the row as sent, by the file's own headers
+);
 create table if not exists audit.check_results (
     check_name varchar not null,
     asset_key varchar not null,
@@ -75,11 +107,27 @@ create table if not exists audit.check_results (
 );
 """
 
-#: audit tables are published too; their rows describe open sources and checks, not drop contents
+#: audit tables are CLEAR as tables; their rows are filtered per level (`_ROW_FILTERS`)
 _AUDIT_MARKINGS = {
     "audit.table_markings": Marking.CLEAR,
     "audit.source_snapshots": Marking.CLEAR,
     "audit.check_results": Marking.CLEAR,
+    "audit.drops": Marking.CLEAR,
+    "audit.quarantine": Marking.CLEAR,
+}
+
+
+#: Audit rows are published only where what they describe is: a CLEAR copy must not reveal
+#: the names, sizes or observed values of AMBER tables, nor the files of AMBER drops.
+#: Each filter binds one list: the tables visible at the level, or the levels themselves.
+_ROW_FILTERS: dict[str, tuple[str, str]] = {
+    "audit.table_markings": ("list_contains(?, table_name)", "tables"),
+    "audit.check_results": ("list_contains(?, replace(asset_key, '/', '.'))", "tables"),
+    "audit.drops": ("list_contains(?, marking)", "levels"),
+    "audit.quarantine": (
+        "drop_id in (select drop_id from audit.drops where list_contains(?, marking))",
+        "levels",
+    ),
 }
 
 
@@ -288,31 +336,51 @@ def publish(
             withheld = [t for t in tables if t not in allowed]
             final = published_dir / f"{level.slug}.duckdb"
             temporary = published_dir / f".{level.slug}.{uuid.uuid4().hex}.tmp"
-            con.execute(f"attach {sql_string(str(temporary))} as publishing")
             try:
-                for schema in PUBLISHED_SCHEMAS:
-                    con.execute(f"create schema publishing.{quote_ident(schema)}")
-                for table in allowed:
-                    con.execute(
-                        f"create table publishing.{qualified(table)} as select * from {qualified(table)}"
-                    )
-                con.execute(
-                    "create table publishing.audit.published_tables "
-                    "(table_name varchar, marking varchar, row_count bigint, level varchar, built_at timestamptz)"
-                )
-                for table in allowed:
-                    (count,) = con.execute(f"select count(*) from {qualified(table)}").fetchone()
-                    con.execute(
-                        "insert into publishing.audit.published_tables values (?, ?, ?, ?, ?)",
-                        [table, marks.get(table, Marking.RED).slug, count, level.slug, built_at],
-                    )
-                con.execute("checkpoint publishing")
+                _build_copy(con, temporary, level, allowed, marks, built_at)
+                os.replace(temporary, final)  # atomic: readers see the old file or the new one
             finally:
-                con.execute("detach publishing")
-            os.replace(temporary, final)  # atomic: readers see the old file or the new one
-            _remove_quietly(Path(f"{temporary}.wal"))
+                _remove_quietly(temporary)
+                _remove_quietly(Path(f"{temporary}.wal"))
             copies.append(PublishedCopy(level, final, tuple(allowed), tuple(withheld)))
     return copies
+
+
+def _build_copy(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    level: Marking,
+    allowed: list[str],
+    marks: Mapping[str, Marking],
+    built_at: datetime,
+) -> None:
+    """Write one published copy: the allowed tables, audit rows filtered to the level."""
+    visible = [table for table, marking in marks.items() if marking <= level]
+    con.execute(f"attach {sql_string(str(path))} as publishing")
+    try:
+        for schema in PUBLISHED_SCHEMAS:
+            con.execute(f"create schema publishing.{quote_ident(schema)}")
+        lists = {"tables": visible, "levels": [m.slug for m in levels_up_to(level)]}
+        for table in allowed:
+            where, binds = _ROW_FILTERS.get(table, ("true", ""))
+            con.execute(
+                f"create table publishing.{qualified(table)} as "
+                f"select * from {qualified(table)} where {where}",
+                [lists[binds]] if binds else [],
+            )
+        con.execute(
+            "create table publishing.audit.published_tables "
+            "(table_name varchar, marking varchar, row_count bigint, level varchar, built_at timestamptz)"
+        )
+        for table in allowed:
+            (count,) = con.execute(f"select count(*) from publishing.{qualified(table)}").fetchone()
+            con.execute(
+                "insert into publishing.audit.published_tables values (?, ?, ?, ?, ?)",
+                [table, marks.get(table, Marking.RED).slug, count, level.slug, built_at],
+            )
+        con.execute("checkpoint publishing")
+    finally:
+        con.execute("detach publishing")
 
 
 def _remove_quietly(path: Path) -> None:
@@ -327,4 +395,9 @@ def open_published(published_dir: Path, level: Marking) -> duckdb.DuckDBPyConnec
         raise WarehouseError(
             f"no published copy for {level.label} at {path.name}: run `extra run` first"
         )
-    return duckdb.connect(str(path), read_only=True)
+    # Attach into a fresh in-memory database: a plain connect() to the same path would reuse
+    # a database this process already holds open, and so could return a replaced copy.
+    con = duckdb.connect(":memory:")
+    con.execute(f"attach {sql_string(str(path))} as published (read_only)")
+    con.execute("use published")
+    return con

@@ -1,11 +1,14 @@
 """Shared fixtures: one offline pipeline run per session, in a temporary EXTRA_HOME."""
 
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
+from pytest_httpserver import HTTPServer
 
 from extra_pipeline.definitions import NIGHTLY_JOB, build_definitions
 from extra_pipeline.settings import PROJECT_ROOT, Settings
@@ -55,3 +58,17 @@ def offline_run(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
     instance = dg.DagsterInstance.ephemeral()
     result = run_nightly(defs, instance)
     return PipelineRun(settings, defs, instance, result)
+
+
+@pytest.fixture
+def slow_server() -> Iterator[tuple[HTTPServer, threading.Event]]:
+    """A threaded server of our own, so a stalled handler cannot hold up other tests."""
+    release = threading.Event()
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    try:
+        yield server, release
+    finally:
+        release.set()
+        server.clear()
+        server.stop()

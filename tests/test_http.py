@@ -30,20 +30,6 @@ def client(waits: list[float]) -> Iterator[HttpClient]:
         yield c
 
 
-@pytest.fixture
-def slow_server() -> Iterator[tuple[HTTPServer, threading.Event]]:
-    """A threaded server of our own, so a stalled handler cannot hold up other tests."""
-    release = threading.Event()
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    try:
-        yield server, release
-    finally:
-        release.set()
-        server.clear()
-        server.stop()
-
-
 def test_200_returns_body_headers_and_sends_user_agent(
     httpserver: HTTPServer, client: HttpClient, waits: list[float]
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from extra_pipeline.markings import Marking, MarkingError, highest, levels_up_to, parse_marking
@@ -71,7 +73,7 @@ def test_ordering_is_clear_green_amber_amber_strict_red() -> None:
     order = [Marking.CLEAR, Marking.GREEN, Marking.AMBER, Marking.AMBER_STRICT, Marking.RED]
     assert list(Marking) == order
     assert sorted(reversed(order)) == order
-    for lower, upper in zip(order, order[1:], strict=False):
+    for lower, upper in pairwise(order):
         assert lower < upper
         assert not upper <= lower
 

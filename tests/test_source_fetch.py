@@ -18,7 +18,6 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -157,20 +156,6 @@ def _unused_loopback_port() -> int:
 @pytest.fixture
 def store(tmp_path: Path) -> SnapshotStore:
     return SnapshotStore(tmp_path / "snapshots")
-
-
-@pytest.fixture
-def slow_server() -> Iterator[tuple[HTTPServer, threading.Event]]:
-    """A threaded server of our own, so a stalled handler cannot hold up other tests."""
-    release = threading.Event()
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    try:
-        yield server, release
-    finally:
-        release.set()
-        server.clear()
-        server.stop()
 
 
 # -- 1. one page -----------------------------------------------------------------------
@@ -484,6 +469,25 @@ def test_auto_with_the_server_down_and_no_prior_fetch_uses_the_bundle(
     bundled = read_bundled_file(connector.bundled_manifest().files[CODE][0])
     assert prov.sha256 == sha256_bytes(bundled)
     assert len(_rows(connector, acquired)) == BUNDLED_WGI_ROWS
+
+
+def test_an_unreachable_host_costs_one_set_of_retries_not_one_per_resource(
+    store: SnapshotStore,
+) -> None:
+    connector = _wgi(
+        f"http://127.0.0.1:{_unused_loopback_port()}",
+        indicators=[CODE, "GOV_WGI_RL.EST", "GOV_WGI_GE.EST"],
+    )
+    waits: list[float] = []
+    client = HttpClient(retry=RetryPolicy(max_attempts=3, backoff_base=0.01), sleep=waits.append)
+
+    acquired = _fetcher(store, "auto", client).acquire(connector)
+
+    assert len(waits) == 2  # the first resource's retries only
+    assert [a.mode for a in acquired] == ["bundled"] * 3
+    assert all(a.stale for a in acquired)
+    assert "Connection refused" in acquired[0].note
+    assert all("live fetch skipped: wgi unreachable" in a.note for a in acquired[1:])
 
 
 def test_offline_never_touches_the_network_and_is_not_stale(

@@ -1,6 +1,5 @@
 """Great Expectations suites as blocking asset checks: a failed suite stops everything downstream."""
 
-
 from datetime import UTC, datetime
 
 import dagster as dg

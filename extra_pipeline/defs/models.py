@@ -1,6 +1,5 @@
 """The SQL models as assets: one per file in `sql/`, lineage from the SQL itself."""
 
-
 from collections.abc import Mapping
 
 import dagster as dg

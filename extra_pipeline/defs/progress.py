@@ -49,7 +49,9 @@ class ProgressHandler(logging.Handler):
         step = meta.get("step_key") or meta.get("op_name") or ""
         if event is None:
             if record.levelno >= logging.INFO and step:
-                print(f"    {step}: {meta.get('orig_message', record.getMessage())}", file=self.stream)
+                print(
+                    f"    {step}: {meta.get('orig_message', record.getMessage())}", file=self.stream
+                )
             return
         mark = self.SHOWN.get(event.event_type_value)
         if mark:

@@ -1,6 +1,5 @@
 """The published warehouse: one read-only DuckDB file per TLP level, swapped in atomically."""
 
-
 from pathlib import Path
 
 import dagster as dg

@@ -1,6 +1,5 @@
 """Reference data shipped under `assets/reference/`: countries and the market taxonomy."""
 
-
 import dagster as dg
 import pandas as pd
 

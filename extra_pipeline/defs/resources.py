@@ -1,6 +1,5 @@
 """Every resource the assets use, built in one place from the settings."""
 
-
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,7 +9,7 @@ from extra_pipeline.http import HttpClient, RetryPolicy
 from extra_pipeline.quality import GreatExpectationsResource
 from extra_pipeline.settings import Settings
 from extra_pipeline.snapshots import SnapshotStore
-from extra_pipeline.sources.base import SourceConfig, SourceFetcher, load_registry
+from extra_pipeline.sources.base import SourceFetcher
 from extra_pipeline.warehouse import WarehouseResource
 
 
@@ -24,11 +23,6 @@ class SourcesResource(dg.ConfigurableResource):
     read_timeout: float = 60.0
     max_attempts: int = 4
     backoff_base: float = 0.5
-
-    def registry(self) -> dict[str, SourceConfig]:
-        """The source registry with this resource's base URL overrides applied."""
-        registry = load_registry()
-        return {sid: cfg.with_base_url(self.base_urls.get(sid)) for sid, cfg in registry.items()}
 
     def store(self) -> SnapshotStore:
         return SnapshotStore(Path(self.snapshots_dir))

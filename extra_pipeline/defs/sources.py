@@ -1,7 +1,6 @@
 """One raw asset per open source: acquire (live, stored or bundled), parse, harmonise
 countries, write `raw.<source>` and its provenance, and report freshness."""
 
-
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -57,7 +56,7 @@ def build_source_asset(
     def source_asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource
     ) -> dg.MaterializeResult:
-        runtime_config = sources.registry()[source_id]
+        runtime_config = config.with_base_url(sources.base_urls.get(source_id))
         connector = connector_class(runtime_config)
         acquired = sources.fetcher(context.log.info).acquire(connector)
         frame = parse_acquired(connector, acquired)

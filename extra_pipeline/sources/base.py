@@ -15,7 +15,7 @@ import logging
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -171,6 +171,8 @@ class Acquired:
     mode: Mode
     stale: bool
     note: str = ""
+    #: set when the publisher could not be reached at all (connection error or timeout)
+    unreachable: str | None = None
 
     @property
     def retrieved_at(self) -> str:
@@ -218,30 +220,49 @@ class SourceFetcher:
     on_progress: Callable[[str], None] = log.info
 
     def acquire(self, connector: SourceConnector) -> list[Acquired]:
-        return [self.acquire_resource(connector, resource) for resource in connector.resources()]
+        """Every resource of `connector`. In `auto` mode, once the publisher's host cannot be
+        reached at all, the remaining resources fall back at once instead of each waiting
+        out its own retries."""
+        unreachable: str | None = None
+        acquired = []
+        for resource in connector.resources():
+            item = self.acquire_resource(connector, resource, unreachable=unreachable)
+            acquired.append(item)
+            unreachable = unreachable or item.unreachable
+        return acquired
 
-    def acquire_resource(self, connector: SourceConnector, resource: Resource) -> Acquired:
+    def acquire_resource(
+        self, connector: SourceConnector, resource: Resource, *, unreachable: str | None = None
+    ) -> Acquired:
+        """One resource in the configured mode; `unreachable` skips the live attempt in `auto`."""
         source_id = connector.config.source_id
         if self.mode == "offline":
             return self._bundled(connector, resource, stale=False, note="offline mode")
-        try:
-            return self._live(connector, resource)
-        except (HttpError, PayloadError) as error:
-            if self.mode == "live":
-                raise SourceUnavailable(f"{source_id} {resource.name}: {error}") from error
-            reason = f"live fetch failed ({error})"
+        if unreachable and self.mode == "auto":
+            reason = f"live fetch skipped: {unreachable}"
+        else:
+            try:
+                return self._live(connector, resource)
+            except (HttpError, PayloadError) as error:
+                if self.mode == "live":
+                    raise SourceUnavailable(f"{source_id} {resource.name}: {error}") from error
+                reason = f"live fetch failed ({error})"
+                if isinstance(error, HttpError) and error.kind in ("connection", "timeout"):
+                    unreachable = f"{source_id} unreachable earlier in this run ({error.kind})"
         self.on_progress(f"{source_id} {resource.name}: {reason}; falling back")
         stored = self.store.latest_fetch(source_id, resource.name, modes=("live",))
         if stored:
-            return self._reuse(
+            item = self._reuse(
                 connector, resource, stored, note=f"{reason}; newest stored fetch used"
             )
-        return self._bundled(
-            connector,
-            resource,
-            stale=True,
-            note=f"{reason}; no stored fetch; bundled snapshot used",
-        )
+        else:
+            item = self._bundled(
+                connector,
+                resource,
+                stale=True,
+                note=f"{reason}; no stored fetch; bundled snapshot used",
+            )
+        return replace(item, unreachable=unreachable)
 
     def _live(self, connector: SourceConnector, resource: Resource) -> Acquired:
         config = connector.config
@@ -273,7 +294,10 @@ class SourceFetcher:
         for number, (page_url, payload, reused, result) in enumerate(pages, start=1):
             provenance = self._provenance(
                 connector, resource, page_url, mode="live", retrieved_at=now, fetch_id=fetch_id,
-                page=number, pages=len(pages), etag=result.etag, last_modified=result.last_modified,
+                page=number, pages=len(pages),
+                # a 304 may omit the validators: keep the stored ones for the next conditional GET
+                etag=result.etag or (reused.provenance.etag if reused else None),
+                last_modified=result.last_modified or (reused.provenance.last_modified if reused else None),
                 note=f"304 Not Modified: payload of {reused.provenance.retrieved_at} reused" if reused else "",
             )  # fmt: skip
             snapshots.append(self.store.put(payload, provenance))

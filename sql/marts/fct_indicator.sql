@@ -2,8 +2,13 @@
 -- and year. `direction` says whether a higher value is worse or better; `edition` is the
 -- publisher's release the value comes from; `snapshot_sha256` points at the raw payload
 -- in audit.source_snapshots. Null values are kept: "not assessed" is not zero.
+with indicators as (
+    select 'goci' as source_id, * from staging.goci
+    union all by name
+    select 'wgi' as source_id, * from staging.wgi
+)
 select
-    'goci' as source_id,
+    source_id,
     indicator_id,
     iso3,
     year,
@@ -12,16 +17,4 @@ select
     edition,
     direction,
     snapshot_sha256
-from staging.goci
-union all
-select
-    'wgi' as source_id,
-    indicator_id,
-    iso3,
-    year,
-    value,
-    unit,
-    edition,
-    direction,
-    snapshot_sha256
-from staging.wgi
+from indicators

@@ -1,0 +1,331 @@
+"""SQL models: discovery and lineage from the real `sql/` folder, every rejection rule on
+throwaway folders, code versions, descriptions, and marking propagation through models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from extra_pipeline.defs.models import model_markings
+from extra_pipeline.markings import Marking
+from extra_pipeline.models import SQL_DIR, ModelError, SqlModel, discover_models, load_model
+
+RAW_TABLES = ("raw.goci", "raw.wgi", "raw.country_reference", "raw.market_reference")
+
+
+def write_models(sql_dir: Path, files: dict[str, str]) -> Path:
+    """Write `{"marts/x.sql": "select ..."}` under `sql_dir`; returns `sql_dir`."""
+    for relative, text in files.items():
+        path = sql_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return sql_dir
+
+
+def by_table(models: list[SqlModel]) -> dict[str, SqlModel]:
+    return {m.table: m for m in models}
+
+
+# --- the real sql/ folder -----------------------------------------------------------------
+
+
+def test_real_models_and_their_lineage() -> None:
+    models = discover_models(SQL_DIR, known_tables=RAW_TABLES)
+    assert [m.table for m in models] == [
+        "staging.goci",
+        "staging.wgi",
+        "marts.dim_country",
+        "marts.dim_market",
+        "marts.fct_indicator",
+    ]
+    assert {m.table: m.depends_on for m in models} == {
+        "staging.goci": ("raw.goci",),
+        "staging.wgi": ("raw.wgi",),
+        "marts.dim_country": ("raw.country_reference",),
+        "marts.dim_market": ("raw.market_reference",),
+        "marts.fct_indicator": ("staging.goci", "staging.wgi"),
+    }
+    for model in models:
+        assert model.relative_path == f"sql/{model.layer}/{model.name}.sql"
+        assert model.description, f"{model.relative_path} has no header comment"
+        assert not model.description.startswith("--")
+        assert len(model.code_version) == 16
+
+
+def test_real_models_fail_without_the_raw_tables() -> None:
+    with pytest.raises(ModelError, match=r"raw\.goci"):
+        discover_models(SQL_DIR, known_tables=[t for t in RAW_TABLES if t != "raw.goci"])
+
+
+def test_real_models_are_clear_over_clear_sources() -> None:
+    models = discover_models(SQL_DIR, known_tables=RAW_TABLES)
+    markings = model_markings(models, dict.fromkeys(RAW_TABLES, Marking.CLEAR))
+    assert markings == dict.fromkeys((m.table for m in models), Marking.CLEAR)
+
+
+# --- rejection rules -------------------------------------------------------------------------
+
+
+def test_unknown_table_names_the_table(tmp_path: Path) -> None:
+    write_models(tmp_path, {"marts/x.sql": "select * from raw.nowhere"})
+    with pytest.raises(ModelError) as caught:
+        discover_models(tmp_path, known_tables=["raw.a"])
+    message = str(caught.value)
+    assert "'raw.nowhere'" in message
+    assert "x.sql" in message
+
+
+def test_unknown_table_names_the_file_with_its_layer(tmp_path: Path) -> None:
+    write_models(tmp_path, {"marts/x.sql": "select * from raw.nowhere"})
+    with pytest.raises(ModelError, match=r"^sql/marts/x\.sql: .*'raw\.nowhere'"):
+        discover_models(tmp_path, known_tables=["raw.a"])
+
+
+def test_table_produced_by_another_model_is_known(tmp_path: Path) -> None:
+    write_models(
+        tmp_path,
+        {
+            "staging/a.sql": "select * from raw.a",
+            "marts/x.sql": "select * from staging.a",
+        },
+    )
+    models = by_table(discover_models(tmp_path, known_tables=["raw.a"]))
+    assert models["marts.x"].depends_on == ("staging.a",)
+
+
+@pytest.mark.parametrize(
+    ("sql", "fragment"),
+    [
+        ("select 1 as a; select 2 as a", "exactly one SELECT"),
+        ("create table marts.x as select 1 as a", "exactly one SELECT"),
+        ("insert into raw.a select 1", "exactly one SELECT"),
+        ("drop table raw.a", "exactly one SELECT"),
+        ("-- only a comment\n", "exactly one SELECT"),
+        ("select * from a", "'a' must be schema-qualified"),
+        ("select * from raw.a join b using (id)", "'b' must be schema-qualified"),
+        ("select * from read_csv('x')", "models read warehouse tables only"),
+        ("select * from raw.a where id in (select id from read_parquet('y'))", "read_parquet"),
+        ("selec * from raw.a", "sql/marts/x.sql"),
+    ],
+)
+def test_rejected_sql_names_the_file(tmp_path: Path, sql: str, fragment: str) -> None:
+    write_models(tmp_path, {"marts/x.sql": sql})
+    with pytest.raises(ModelError) as caught:
+        discover_models(tmp_path, known_tables=["raw.a"])
+    message = str(caught.value)
+    assert message.startswith("sql/marts/x.sql: ")
+    assert fragment.lower() in message.lower()
+
+
+def test_read_csv_is_rejected_and_named(tmp_path: Path) -> None:
+    write_models(tmp_path, {"marts/x.sql": "select * from read_csv('x')"})
+    with pytest.raises(ModelError, match=r"(?i)read_csv\('x'\)"):
+        discover_models(tmp_path, known_tables=["raw.a"])
+
+
+def test_cte_name_is_not_a_dependency(tmp_path: Path) -> None:
+    write_models(
+        tmp_path,
+        {
+            "marts/x.sql": (
+                "with recent as (select * from raw.a where year > 2020),\n"
+                "     ranked as (select *, row_number() over () as n from recent)\n"
+                "select * from ranked join raw.b using (id)"
+            )
+        },
+    )
+    (model,) = discover_models(tmp_path, known_tables=["raw.a", "raw.b"])
+    assert model.depends_on == ("raw.a", "raw.b")
+
+
+def test_subquery_tables_are_dependencies(tmp_path: Path) -> None:
+    write_models(tmp_path, {"marts/x.sql": "select (select max(v) from raw.b) as m from raw.a"})
+    (model,) = discover_models(tmp_path, known_tables=["raw.a", "raw.b"])
+    assert model.depends_on == ("raw.a", "raw.b")
+
+
+@pytest.mark.parametrize("relative", ["x.sql", "reporting/x.sql", "marts/extra/x.sql"])
+def test_file_outside_a_layer_folder_is_rejected(tmp_path: Path, relative: str) -> None:
+    write_models(tmp_path, {"marts/ok.sql": "select 1 as a", relative: "select 1 as a"})
+    with pytest.raises(ModelError) as caught:
+        discover_models(tmp_path)
+    message = str(caught.value)
+    assert message.startswith(f"sql/{relative}: ")
+    assert "staging, intermediate, marts" in message
+
+
+def test_bad_model_name_is_rejected(tmp_path: Path) -> None:
+    write_models(tmp_path, {"marts/Dim-Country.sql": "select 1 as a"})
+    with pytest.raises(ModelError, match=r"^sql/marts/Dim-Country\.sql: .*lower_snake_case"):
+        discover_models(tmp_path)
+
+
+def test_model_reading_its_own_table_is_rejected(tmp_path: Path) -> None:
+    write_models(tmp_path, {"marts/x.sql": "select * from marts.x"})
+    with pytest.raises(ModelError, match=r"reads its own table 'marts\.x'"):
+        discover_models(tmp_path)
+
+
+def test_cycle_between_models_is_a_model_error(tmp_path: Path) -> None:
+    write_models(
+        tmp_path, {"marts/a.sql": "select * from marts.b", "marts/b.sql": "select * from marts.a"}
+    )
+    with pytest.raises(ModelError, match=r"marts\.a"):
+        model_markings(discover_models(tmp_path), {})
+
+
+def test_models_come_in_layer_order(tmp_path: Path) -> None:
+    write_models(
+        tmp_path,
+        {
+            "marts/a.sql": "select * from intermediate.z",
+            "intermediate/z.sql": "select * from staging.m",
+            "staging/m.sql": "select * from raw.a",
+            "staging/b.sql": "select * from raw.a",
+        },
+    )
+    models = discover_models(tmp_path, known_tables=["raw.a"])
+    assert [m.table for m in models] == [
+        "staging.b",
+        "staging.m",
+        "intermediate.z",
+        "marts.a",
+    ]
+
+
+def test_empty_layers_are_fine(tmp_path: Path) -> None:
+    assert discover_models(tmp_path) == []
+
+
+# --- code version and description ------------------------------------------------------------
+
+
+def test_code_version_follows_the_sql_text(tmp_path: Path) -> None:
+    path = tmp_path / "marts" / "x.sql"
+    write_models(tmp_path, {"marts/x.sql": "select a from raw.a"})
+    first = load_model(path, "marts")
+    again = load_model(path, "marts")
+    assert first.code_version == again.code_version
+
+    # same text in another folder: same version (the hash is of the SQL, not the path)
+    write_models(tmp_path / "other", {"marts/x.sql": "select a from raw.a"})
+    assert load_model(tmp_path / "other" / "marts" / "x.sql", "marts").code_version == (
+        first.code_version
+    )
+
+    path.write_text("select a, b from raw.a", encoding="utf-8")
+    changed = load_model(path, "marts")
+    assert changed.code_version != first.code_version
+
+    # even a comment-only change is a change: the description is part of the asset
+    path.write_text("-- new note\nselect a from raw.a", encoding="utf-8")
+    assert load_model(path, "marts").code_version not in {first.code_version, changed.code_version}
+
+
+def test_header_comment_becomes_description(tmp_path: Path) -> None:
+    write_models(
+        tmp_path,
+        {
+            "marts/x.sql": (
+                "\n"
+                "-- First line of the description.\n"
+                "--   Second line, indented.\n"
+                "--\n"
+                "-- After a blank comment line.\n"
+                "\n"
+                "-- not part of it: after a blank line\n"
+                "select a -- nor this\n"
+                "from raw.a\n"
+            )
+        },
+    )
+    (model,) = discover_models(tmp_path, known_tables=["raw.a"])
+    assert model.description == (
+        "First line of the description.\nSecond line, indented.\n\nAfter a blank comment line."
+    )
+
+
+def test_no_header_comment_means_empty_description(tmp_path: Path) -> None:
+    write_models(tmp_path, {"marts/x.sql": "select a from raw.a -- trailing\n"})
+    (model,) = discover_models(tmp_path, known_tables=["raw.a"])
+    assert model.description == ""
+
+
+# --- marking propagation -----------------------------------------------------------------------
+
+
+def test_model_over_clear_and_amber_is_amber(tmp_path: Path) -> None:
+    write_models(
+        tmp_path, {"marts/x.sql": "select * from raw.indicators join raw.seizures using (iso3)"}
+    )
+    models = discover_models(tmp_path, known_tables=["raw.indicators", "raw.seizures"])
+    markings = model_markings(
+        models, {"raw.indicators": Marking.CLEAR, "raw.seizures": Marking.AMBER}
+    )
+    assert markings == {"marts.x": Marking.AMBER}
+
+
+def test_model_over_an_unmarked_input_is_red(tmp_path: Path) -> None:
+    write_models(
+        tmp_path, {"marts/x.sql": "select * from raw.indicators join raw.mystery using (iso3)"}
+    )
+    models = discover_models(tmp_path, known_tables=["raw.indicators", "raw.mystery"])
+    markings = model_markings(models, {"raw.indicators": Marking.CLEAR})
+    assert markings == {"marts.x": Marking.RED}
+
+
+def test_model_with_no_inputs_is_clear(tmp_path: Path) -> None:
+    write_models(tmp_path, {"marts/x.sql": "select 1 as a"})
+    assert model_markings(discover_models(tmp_path), {}) == {"marts.x": Marking.CLEAR}
+
+
+def test_markings_propagate_through_two_levels_of_models(tmp_path: Path) -> None:
+    write_models(
+        tmp_path,
+        {
+            "staging/indicators.sql": "select * from raw.indicators",
+            "staging/seizures.sql": "select * from raw.seizures",
+            "intermediate/joined.sql": (
+                "select * from staging.indicators join staging.seizures using (iso3)"
+            ),
+            "marts/public.sql": "select * from staging.indicators",
+            "marts/report.sql": "select * from intermediate.joined join raw.green using (iso3)",
+        },
+    )
+    models = discover_models(tmp_path, known_tables=["raw.indicators", "raw.seizures", "raw.green"])
+    inputs = {
+        "raw.indicators": Marking.CLEAR,
+        "raw.seizures": Marking.AMBER_STRICT,
+        "raw.green": "green",
+    }
+    assert model_markings(models, inputs) == {
+        "staging.seizures": Marking.AMBER_STRICT,
+        "staging.indicators": Marking.CLEAR,
+        "intermediate.joined": Marking.AMBER_STRICT,
+        "marts.public": Marking.CLEAR,
+        "marts.report": Marking.AMBER_STRICT,
+    }
+    # the inputs mapping is not modified
+    assert inputs == {
+        "raw.indicators": Marking.CLEAR,
+        "raw.seizures": Marking.AMBER_STRICT,
+        "raw.green": "green",
+    }
+
+
+def test_unmarked_input_makes_everything_downstream_red(tmp_path: Path) -> None:
+    write_models(
+        tmp_path,
+        {
+            "staging/a.sql": "select * from raw.mystery",
+            "marts/b.sql": "select * from staging.a join raw.indicators using (iso3)",
+            "marts/c.sql": "select * from raw.indicators",
+        },
+    )
+    models = discover_models(tmp_path, known_tables=["raw.mystery", "raw.indicators"])
+    assert model_markings(models, {"raw.indicators": Marking.CLEAR}) == {
+        "staging.a": Marking.RED,
+        "marts.b": Marking.RED,
+        "marts.c": Marking.CLEAR,
+    }
