@@ -9,7 +9,7 @@ export EXTRA_HOME ?= $(CURDIR)/.extra
 .PHONY: run test ui lint check bench clean help
 
 help:
-	@echo "make run   set up, then run the nightly job end to end on the bundled offline data"
+	@echo "make run   set up, then ingest the synthetic demo drops and run the nightly job on the bundled offline data"
 	@echo "make test  set up, then run lint and the test suite"
 	@echo "make ui    set up, then open the Dagster UI (schedules and sensors) on http://127.0.0.1:3000"
 
@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/extra demo-data --if-empty
 	$(BIN)/extra run --offline
 
 test: $(STAMP)

@@ -3,6 +3,8 @@
     extra run [--offline] [--json]      the nightly job, in process, in the UI's run history
     extra query "SQL" [--level clear]   read-only SQL on a published copy
     extra status [--json]               freshness of every source and the last run
+    extra drops ingest FILE... --member-state CC   ingest files now, each as its own drop
+    extra demo-data [--if-empty]        synthetic demonstration drops in the landing area
     extra ui                            the Dagster UI with schedules and sensors
 
 A user error is one line on stderr and exit status 2, never a traceback.
@@ -14,18 +16,22 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import sys
 import warnings
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from extra_pipeline.markings import Marking, MarkingError, parse_marking
+from extra_pipeline.markings import MarkingError, parse_marking
+from extra_pipeline.runner import (
+    ingest_drop_files,
+    ingest_pending_drops,
+    last_run,
+    prepare_dagster_home,
+    run_nightly,
+    source_status,
+)
 from extra_pipeline.settings import PROJECT_ROOT, Settings, SettingsError
-
-DAGSTER_YAML_TEMPLATE = PROJECT_ROOT / "assets" / "dagster.yaml"
 
 
 class UserError(Exception):
@@ -97,6 +103,45 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=command_status)
 
+    drops = commands.add_parser(
+        "drops",
+        help="member-state data drops",
+        description="Member-state drops: files from national authorities (CSV, XLSX, JSON).",
+    )
+    drop_commands = drops.add_subparsers(dest="drops_command", required=True, metavar="ACTION")
+    ingest = drop_commands.add_parser(
+        "ingest",
+        help="ingest files now, each as its own drop",
+        description="Ingest each FILE now, with the code the landing sensor runs: archive, read, "
+        "accept or quarantine every row, record, report. A sidecar <FILE>.meta.json next to "
+        "a file is read too; flags win over it.",
+    )
+    ingest.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    ingest.add_argument(
+        "--member-state", required=True, help="ISO 3166 alpha-2 code of the sender, e.g. ES"
+    )
+    ingest.add_argument(
+        "--dataset",
+        help="contract name (seizures, criminal_networks); detected from headers if omitted",
+    )
+    ingest.add_argument("--period", help="reporting period: 2025, 2025-03, 2025-Q1 or 2025-H2")
+    ingest.add_argument("--marking", help="TLP marking (default TLP:AMBER)")
+    ingest.add_argument("--json", action="store_true", help="print JSON")
+    ingest.set_defaults(handler=command_drops_ingest)
+
+    demo = commands.add_parser(
+        "demo-data",
+        help="write synthetic demonstration drops into the landing area",
+        description="Write a realistic synthetic set of member-state drops (marked synthetic) into "
+        "EXTRA_HOME/drops/incoming/, for `extra run` to ingest.",
+    )
+    demo.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="do nothing when drops were already received or files are waiting",
+    )
+    demo.set_defaults(handler=command_demo_data)
+
     ui = commands.add_parser(
         "ui",
         help="open the Dagster UI (dagster dev)",
@@ -109,17 +154,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --- set-up shared by the commands ------------------------------------------------------
-
-
-def prepare_dagster_home(settings: Settings) -> Path:
-    """Point DAGSTER_HOME at the settings' run storage, creating it with the shipped instance config."""
-    home = settings.dagster_home
-    home.mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = str(home)
-    config = home / "dagster.yaml"
-    if not config.exists():  # never overwrite an operator's instance configuration
-        shutil.copyfile(DAGSTER_YAML_TEMPLATE, config)
-    return home
 
 
 def _quiet_dagster() -> None:
@@ -138,116 +172,77 @@ def command_run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     prepare_dagster_home(settings)
     _quiet_dagster()
+    drops = ingest_pending_drops(settings)
+    if drops and not args.json:
+        _print_drops(drops)
     summary = run_nightly(settings, progress=not args.json)
+    summary["drops"] = drops
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
         _print_run_summary(summary)
-    return 0 if summary["success"] else 1
+    return 0 if summary["success"] and all(d.get("status") != "error" for d in drops) else 1
 
 
-def run_nightly(settings: Settings, *, progress: bool = True) -> dict[str, Any]:
-    """Execute the nightly job in process against the DAGSTER_HOME instance; a summary dict."""
-    import dagster as dg
-
-    from extra_pipeline.definitions import NIGHTLY_JOB, build_definitions
-    from extra_pipeline.defs.progress import terminal
-
-    defs = build_definitions(settings)
-    job = defs.resolve_job_def(NIGHTLY_JOB)
-    terminal()  # bind progress output to the terminal before Dagster captures step output
-    started = datetime.now(UTC)
-    with dg.DagsterInstance.get() as instance:
-        for note in recover_abandoned_runs(instance):
-            print(f"extra: {note}", file=sys.stderr)
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config={"loggers": {"progress": {"config": {"quiet": not progress}}}},
-            tags={CLI_PID_TAG: str(os.getpid()), CLI_HOST_TAG: socket.gethostname()},
+def _print_drops(drops: list[dict[str, Any]]) -> None:
+    for drop in drops:
+        if drop.get("status") == "error":
+            print(f"  drop {drop['file']}: ERROR {drop.get('error')}", file=sys.stderr)
+            continue
+        print(
+            f"  drop {drop['drop_id']} ({drop['file']}): {drop['status']}, "
+            f"{drop.get('rows_accepted', 0):,} of {drop.get('rows_received', 0):,} rows accepted"
+            + (f"; {drop['reason']}" if drop.get("reason") else ""),
+            file=sys.stderr,
         )
-    failed_steps = sorted(
-        {e.step_key for e in result.all_events if e.is_step_failure and e.step_key}
-    )
-    skipped = sorted({e.step_key for e in result.all_events if e.is_step_skipped and e.step_key})
-    checks = [
-        {
-            "asset": e.asset_check_evaluation_data.asset_key.to_user_string(),
-            "check": e.asset_check_evaluation_data.check_name,
-            "passed": e.asset_check_evaluation_data.passed,
-            "severity": e.asset_check_evaluation_data.severity.value,
-        }
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    ]
-    materialized = sorted(
-        {
-            e.asset_key.to_user_string()
-            for e in result.all_events
-            if e.is_step_materialization and e.asset_key
-        }
-    )
-    return {
-        "run_id": result.run_id,
-        "success": result.success,
-        "sources_mode": settings.sources_mode,
-        "extra_home": str(settings.extra_home),
-        "dagster_home": str(settings.dagster_home),
-        "started_at": started.isoformat(),
-        "seconds": round((datetime.now(UTC) - started).total_seconds(), 2),
-        "materialized": materialized,
-        "failed_steps": failed_steps,
-        "skipped_steps": skipped,
-        "checks": checks,
-        "published": {m.slug: str(settings.published_path(m.slug)) for m in Marking},
-    }
 
 
-CLI_PID_TAG = "extra/cli_pid"
-CLI_HOST_TAG = "extra/cli_host"
+# --- drops -------------------------------------------------------------------------------
 
 
-def recover_abandoned_runs(instance: Any) -> list[str]:
-    """Release what dead runs still hold, so one killed `extra run` cannot wedge the next.
+def command_drops_ingest(args: argparse.Namespace) -> int:
+    from extra_pipeline.drops.ingest import DropError, normalise_member_state
 
-    A run started by this command whose process is gone is marked failed; concurrency
-    slots claimed by runs that are no longer in progress are freed (an in-process run
-    that dies mid-step never releases its `duckdb_writer` slot by itself).
-    """
-    import dagster as dg
-
-    notes = []
-    host = socket.gethostname()
-    for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
-        run = record.dagster_run
-        pid = run.tags.get(CLI_PID_TAG)
-        if pid and run.tags.get(CLI_HOST_TAG) == host and not _process_alive(int(pid)):
-            instance.report_run_failed(
-                run, "the `extra run` process that ran it is gone (killed or crashed)"
-            )
-            notes.append(f"run {run.run_id} was abandoned by a dead process: marked failed")
-    storage = instance.event_log_storage
-    for key in storage.get_concurrency_keys():
-        info = storage.get_concurrency_info(key)
-        holders = {slot.run_id for slot in info.claimed_slots} | {
-            step.run_id for step in info.pending_steps
-        }
-        for run_id in holders:
-            run = instance.get_run_by_id(run_id)
-            if run is None or run.is_finished:
-                storage.free_concurrency_slots_for_run(run_id)
-                notes.append(f"freed {key} slots held by finished run {run_id}")
-    return notes
-
-
-def _process_alive(pid: int) -> bool:
+    settings = Settings.from_env()
+    missing = [str(f) for f in args.files if not f.is_file()]
+    if missing:
+        raise UserError(f"no such file: {', '.join(missing)}")
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        member_state = normalise_member_state(args.member_state)
+        if args.marking:
+            parse_marking(args.marking)
+    except DropError as error:
+        raise UserError(str(error)) from None
+    prepare_dagster_home(settings)
+    _quiet_dagster()
+    outcomes = ingest_drop_files(
+        settings, list(args.files), member_state=member_state, dataset=args.dataset,
+        period=args.period, marking=args.marking,
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps(outcomes, indent=2, default=str))
+    else:
+        _print_drops(outcomes)
+        for drop in outcomes:
+            if drop.get("report"):
+                print(f"    report: {drop['report']}", file=sys.stderr)
+    return 1 if any(d.get("status") in ("error", "rejected") for d in outcomes) else 0
+
+
+def command_demo_data(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from extra_pipeline.drops.demo import write_demo_drops
+    from extra_pipeline.drops.ingest import DropArea
+
+    settings = Settings.from_env()
+    area = DropArea(settings.drops_dir)
+    if args.if_empty and (area.archive.exists() or any(area.incoming.glob("*/*"))):
+        print("extra: drops already received or waiting; no demo data written", file=sys.stderr)
+        return 0
+    files = write_demo_drops(area.incoming, today=date.today())
+    print(f"wrote {len(files)} synthetic drops into {area.incoming}", file=sys.stderr)
+    return 0
 
 
 def _print_run_summary(summary: dict[str, Any]) -> None:
@@ -312,71 +307,6 @@ def command_query(args: argparse.Namespace) -> int:
 
 
 # --- status ------------------------------------------------------------------------------
-
-
-def source_status(settings: Settings) -> list[dict[str, Any]]:
-    """Each registered source's newest provenance in the snapshot store."""
-    from extra_pipeline.snapshots import SnapshotStore
-    from extra_pipeline.sources.base import age_days, load_registry
-
-    store = SnapshotStore(settings.snapshots_dir)
-    rows = []
-    for source_id, config in load_registry(settings).items():
-        records = store.records(source_id)
-        if not records:
-            rows.append(
-                {
-                    "source": source_id,
-                    "mode": None,
-                    "retrieved_at": None,
-                    "age_days": None,
-                    "stale": None,
-                    "fresh": False,
-                    "note": "never fetched",
-                }
-            )
-            continue
-        newest_use = max(records, key=lambda r: r.used_at)
-        latest = [r for r in records if r.fetch_id == newest_use.fetch_id] or [newest_use]
-        oldest = min(r.retrieved_at for r in latest)
-        age = age_days(oldest)
-        stale = any(r.stale for r in latest)
-        rows.append({
-            "source": source_id,
-            "mode": newest_use.mode,
-            "retrieved_at": oldest,
-            "used_at": newest_use.used_at,
-            "age_days": round(age, 1),
-            "max_age_days": config.max_age_days,
-            "stale": stale,
-            "fresh": not stale and age <= config.max_age_days,
-            "note": newest_use.note,
-        })  # fmt: skip
-    return rows
-
-
-def last_run(settings: Settings) -> dict[str, Any] | None:
-    import dagster as dg
-
-    from extra_pipeline.definitions import NIGHTLY_JOB
-
-    if not (settings.dagster_home / "dagster.yaml").exists():
-        return None
-    with dg.DagsterInstance.get() as instance:
-        records = instance.get_run_records(dg.RunsFilter(job_name=NIGHTLY_JOB), limit=1)
-    if not records:
-        return None
-    record = records[0]
-    return {
-        "run_id": record.dagster_run.run_id,
-        "status": record.dagster_run.status.value,
-        "started_at": _iso(record.start_time),
-        "finished_at": _iso(record.end_time),
-    }
-
-
-def _iso(timestamp: float | None) -> str | None:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat() if timestamp else None
 
 
 def command_status(args: argparse.Namespace) -> int:

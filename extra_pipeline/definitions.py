@@ -1,4 +1,4 @@
-"""The Dagster definitions: every asset, check, job, schedule and resource, in one place.
+"""The Dagster definitions: every asset, check, job, schedule, sensor and resource, in one place.
 
 `dagster dev -w workspace.yaml`, `dagster definitions validate` and `extra run` all load
 `defs` from here; tests call `build_definitions()` with their own settings.
@@ -9,12 +9,16 @@ from pathlib import Path
 import dagster as dg
 
 from extra_pipeline.defs.checks import build_suite_check
+from extra_pipeline.defs.drops import DROPS_KEY, drop_sensor, drops, ingest_drop_job
 from extra_pipeline.defs.models import build_model_asset, model_markings, table_key
 from extra_pipeline.defs.progress import progress_logger
 from extra_pipeline.defs.publish import build_publish_asset
 from extra_pipeline.defs.reference import REFERENCE_ASSETS, REFERENCE_TABLES
 from extra_pipeline.defs.resources import build_resources
 from extra_pipeline.defs.sources import build_source_assets
+from extra_pipeline.drops.contracts import load_contracts
+from extra_pipeline.drops.ingest import drop_tables_ddl, raw_table
+from extra_pipeline.markings import Marking
 from extra_pipeline.models import SQL_DIR, discover_models
 from extra_pipeline.quality import EXPECTATIONS_DIR, QualityError, load_suites
 from extra_pipeline.settings import Settings
@@ -32,13 +36,24 @@ def build_definitions(
     """Everything the pipeline is, for the deployment `settings` describes."""
     registry = load_registry(settings)
     source_assets = build_source_assets(registry)
+    contracts = load_contracts()
+    # Tables written by the partitioned drops asset (one write per drop), not by their own asset.
+    drop_tables = {raw_table(c.dataset): c.marking for c in contracts.values()}
+    table_assets = dict.fromkeys([*drop_tables, "audit.drops", "audit.quarantine"], DROPS_KEY)
     input_markings = {
         **REFERENCE_TABLES,
         **{f"raw.{sid}": config.marking for sid, config in registry.items()},
+        **drop_tables,
+        "audit.drops": Marking.CLEAR,  # rows are filtered by each drop's own marking on publish
+        "audit.quarantine": Marking.AMBER,  # holds rows as sent
     }
     models = discover_models(sql_dir, known_tables=input_markings)
     markings = model_markings(models, input_markings)
-    model_assets = [build_model_asset(m, markings[m.table]) for m in models]
+    bootstrap = drop_tables_ddl(contracts)
+    model_assets = [
+        build_model_asset(m, markings[m.table], table_assets=table_assets, bootstrap=bootstrap)
+        for m in models
+    ]
     publish_asset = build_publish_asset([table_key(m.table) for m in models if m.layer == "marts"])
 
     known = {*input_markings, *markings}
@@ -48,17 +63,19 @@ def build_definitions(
             raise QualityError(
                 f"expectations/{suite.path.name}: guards {suite.table!r}, which no asset produces"
             )
-    checks = [build_suite_check(suite) for suite in suites]
+    # Drop suites gate each drop inside its own run; the others check whole tables.
+    checks = [build_suite_check(s) for s in suites if s.meta.get("scope") != "drop"]
 
     nightly = dg.define_asset_job(
         NIGHTLY_JOB,
-        selection=dg.AssetSelection.all(),
+        # drops arrive one partition at a time, through their own job and sensor
+        selection=dg.AssetSelection.all() - dg.AssetSelection.assets(DROPS_KEY),
         description="Sources, reference data, SQL models, checks and the published warehouse.",
     )
     return dg.Definitions(
-        assets=[*source_assets, *REFERENCE_ASSETS, *model_assets, publish_asset],
+        assets=[*source_assets, *REFERENCE_ASSETS, drops, *model_assets, publish_asset],
         asset_checks=checks,
-        jobs=[nightly],
+        jobs=[nightly, ingest_drop_job],
         schedules=[
             dg.ScheduleDefinition(
                 name="nightly_refresh_schedule",
@@ -69,6 +86,7 @@ def build_definitions(
                 description="The nightly refresh at 02:00 Brussels time.",
             )
         ],
+        sensors=[drop_sensor],
         resources=build_resources(settings),
         executor=dg.in_process_executor,
         loggers={"progress": progress_logger},

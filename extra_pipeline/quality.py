@@ -42,6 +42,10 @@ class Suite:
     spec: dict[str, Any]
 
     @property
+    def meta(self) -> dict[str, Any]:
+        return self.spec.get("meta") or {}
+
+    @property
     def expectation_count(self) -> int:
         return len(self.spec.get("expectations", []))
 

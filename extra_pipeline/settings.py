@@ -67,6 +67,10 @@ class Settings:
         return self.extra_home / "published"
 
     @property
+    def drops_dir(self) -> Path:
+        return self.extra_home / "drops"
+
+    @property
     def snapshots_dir(self) -> Path:
         return self.extra_home / "snapshots"
 

@@ -11,7 +11,9 @@ from extra_pipeline.defs.models import model_markings
 from extra_pipeline.markings import Marking
 from extra_pipeline.models import SQL_DIR, ModelError, SqlModel, discover_models, load_model
 
-RAW_TABLES = ("raw.goci", "raw.wgi", "raw.country_reference", "raw.market_reference")
+OPEN_TABLES = ("raw.goci", "raw.wgi", "raw.country_reference", "raw.market_reference")
+DROP_TABLES = ("raw.drop_seizures", "raw.drop_criminal_networks", "audit.drops")
+RAW_TABLES = OPEN_TABLES + DROP_TABLES
 
 
 def write_models(sql_dir: Path, files: dict[str, str]) -> Path:
@@ -33,18 +35,26 @@ def by_table(models: list[SqlModel]) -> dict[str, SqlModel]:
 def test_real_models_and_their_lineage() -> None:
     models = discover_models(SQL_DIR, known_tables=RAW_TABLES)
     assert [m.table for m in models] == [
+        "staging.criminal_networks",
         "staging.goci",
+        "staging.seizures",
         "staging.wgi",
         "marts.dim_country",
         "marts.dim_market",
         "marts.fct_indicator",
+        "marts.fct_network",
+        "marts.fct_seizure",
     ]
     assert {m.table: m.depends_on for m in models} == {
+        "staging.criminal_networks": ("audit.drops", "raw.drop_criminal_networks"),
         "staging.goci": ("raw.goci",),
+        "staging.seizures": ("audit.drops", "raw.drop_seizures"),
         "staging.wgi": ("raw.wgi",),
         "marts.dim_country": ("raw.country_reference",),
         "marts.dim_market": ("raw.market_reference",),
         "marts.fct_indicator": ("staging.goci", "staging.wgi"),
+        "marts.fct_network": ("staging.criminal_networks",),
+        "marts.fct_seizure": ("staging.seizures",),
     }
     for model in models:
         assert model.relative_path == f"sql/{model.layer}/{model.name}.sql"
@@ -58,10 +68,14 @@ def test_real_models_fail_without_the_raw_tables() -> None:
         discover_models(SQL_DIR, known_tables=[t for t in RAW_TABLES if t != "raw.goci"])
 
 
-def test_real_models_are_clear_over_clear_sources() -> None:
+def test_real_models_take_the_marking_of_their_sources() -> None:
     models = discover_models(SQL_DIR, known_tables=RAW_TABLES)
-    markings = model_markings(models, dict.fromkeys(RAW_TABLES, Marking.CLEAR))
-    assert markings == dict.fromkeys((m.table for m in models), Marking.CLEAR)
+    inputs = {**dict.fromkeys(OPEN_TABLES, Marking.CLEAR), **dict.fromkeys(DROP_TABLES, Marking.AMBER)}
+    inputs["audit.drops"] = Marking.CLEAR
+    markings = model_markings(models, inputs)
+    assert markings["marts.fct_indicator"] == Marking.CLEAR
+    assert markings["marts.fct_seizure"] == Marking.AMBER
+    assert markings["marts.fct_network"] == Marking.AMBER
 
 
 # --- rejection rules -------------------------------------------------------------------------

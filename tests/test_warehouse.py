@@ -473,8 +473,12 @@ def test_open_published_on_a_missing_level_explains(
 def test_audit_rows_are_published_only_at_the_level_of_what_they_describe(
     warehouse: WarehouseResource, tmp_path: Path
 ) -> None:
-    warehouse.write_frame("marts.open_data", pd.DataFrame({"v": [1]}), marking=Marking.CLEAR, asset_key="a")
-    warehouse.write_frame("marts.drop_data", pd.DataFrame({"v": [2]}), marking=Marking.AMBER, asset_key="b")
+    warehouse.write_frame(
+        "marts.open_data", pd.DataFrame({"v": [1]}), marking=Marking.CLEAR, asset_key="a"
+    )
+    warehouse.write_frame(
+        "marts.drop_data", pd.DataFrame({"v": [2]}), marking=Marking.AMBER, asset_key="b"
+    )
     with warehouse.connect() as con:
         for drop_id, marking in (("es-open", "clear"), ("es-amber", "amber")):
             con.execute(

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from extra_pipeline.drops.ingest import DropArea
+from extra_pipeline.drops.model import Limits
 from extra_pipeline.http import HttpClient, RetryPolicy
 from extra_pipeline.quality import GreatExpectationsResource
 from extra_pipeline.settings import Settings
@@ -36,6 +38,25 @@ class SourcesResource(dg.ConfigurableResource):
         return SourceFetcher(self.store(), client, self.mode, on_progress)  # type: ignore[arg-type]
 
 
+class DropsResource(dg.ConfigurableResource):
+    """The drop area under EXTRA_HOME/drops and the limits every file is held to."""
+
+    root: str
+    max_bytes: int = Limits.max_bytes
+    max_rows: int = Limits.max_rows
+    max_columns: int = Limits.max_columns
+    #: a file younger than this may still be being written; the sensor waits for it
+    settle_seconds: float = 5.0
+
+    def area(self) -> DropArea:
+        return DropArea(Path(self.root))
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_bytes=self.max_bytes, max_rows=self.max_rows, max_columns=self.max_columns
+        )
+
+
 class PublishingResource(dg.ConfigurableResource):
     """Where the published copies go (one DuckDB file per marking level)."""
 
@@ -56,4 +77,5 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         ),
         "great_expectations": GreatExpectationsResource(),
         "publishing": PublishingResource(published_dir=str(settings.published_dir)),
+        "drop_area": DropsResource(root=str(settings.drops_dir)),
     }

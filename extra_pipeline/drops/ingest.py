@@ -1,0 +1,486 @@
+"""One member-state drop, end to end: archive, read, map, validate, record, report.
+
+The order is the promise made to the authorities: the original bytes are archived
+(content-addressed) before anything else; a file that cannot be read is rejected whole
+with a reason; otherwise every row is accepted or quarantined with the rule it broke, and
+`rows_received = rows_accepted + rows_quarantined` holds for every drop. The same bytes
+again are a `duplicate` and write no rows; a newer drop for the same state, dataset and
+period supersedes the older one without deleting it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from extra_pipeline.countries import default_harmoniser
+from extra_pipeline.drops.contracts import Contract, detect_dataset, load_contracts, match_headers
+from extra_pipeline.drops.model import DropOutcome, DropRejected, Limits, RawTable
+from extra_pipeline.drops.readers import read_drop
+from extra_pipeline.drops.report import write_report
+from extra_pipeline.drops.rules import output_schema, validate
+from extra_pipeline.markings import Marking, MarkingError, highest, parse_marking
+from extra_pipeline.warehouse import WarehouseResource, quote_ident, record_marking
+
+#: drops are AMBER unless their sidecar or the sender says otherwise (DESIGN, Markings)
+DEFAULT_DROP_MARKING = Marking.AMBER
+DEFAULT_LIMITS = Limits()
+SIDECAR_SUFFIX = ".meta.json"
+_PERIOD = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$")
+
+
+class GateResult(Protocol):
+    """What the quality gate answers (a `quality.SuiteResult`)."""
+
+    success: bool
+
+    @property
+    def failed(self) -> list[Any]: ...
+
+
+#: the quality gate: (dataset, accepted rows) -> result; the GX suite of the contract
+Gate = Callable[[str, pd.DataFrame], GateResult]
+
+
+class DropError(ValueError):
+    """A mistake in how a drop was handed over (bad member state, marking, period...)."""
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """`<file>.meta.json`: what the sender says about the file."""
+
+    dataset: str | None = None
+    period: str | None = None
+    marking: str | None = None
+    contact: str | None = None
+    synthetic: bool = False
+    encoding: str | None = None
+
+    @classmethod
+    def read(cls, data_file: Path) -> Sidecar | None:
+        path = data_file.with_name(data_file.name + SIDECAR_SUFFIX)
+        if not path.is_file():
+            return None
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise DropRejected(
+                "bad_sidecar", f"{path.name} is not valid UTF-8 JSON: {error}"
+            ) from None
+        if not isinstance(raw, dict):
+            raise DropRejected("bad_sidecar", f"{path.name} must hold a JSON object")
+        unknown = set(raw) - {"dataset", "period", "marking", "contact", "synthetic", "encoding"}
+        if unknown:
+            raise DropRejected(
+                "bad_sidecar", f"{path.name} has unknown keys: {', '.join(sorted(unknown))}"
+            )
+        text = {k: (str(v) if v is not None else None) for k, v in raw.items() if k != "synthetic"}
+        return cls(**text, synthetic=bool(raw.get("synthetic", False)))
+
+
+@dataclass(frozen=True)
+class DropRequest:
+    """One file to ingest, with what the sender (flags, then sidecar) says about it."""
+
+    path: Path
+    member_state: str
+    dataset: str | None = None
+    period: str | None = None
+    marking: str | None = None
+    contact: str | None = None
+    synthetic: bool = False
+    encoding: str | None = None
+    #: the partition key when Dagster runs it; otherwise made from state, time and content
+    drop_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DropArea:
+    """The drop folders under EXTRA_HOME/drops: incoming (per state), archive, reports."""
+
+    root: Path
+
+    @property
+    def incoming(self) -> Path:
+        return self.root / "incoming"
+
+    @property
+    def archive(self) -> Path:
+        return self.root / "archive"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    def archive_path(self, sha256: str) -> Path:
+        return self.archive / "sha256" / sha256[:2] / sha256
+
+    def archive_file(self, source: Path) -> tuple[str, int, Path]:
+        """Copy `source` into the archive under its sha256 (streamed, atomic); the stored
+        name is generated, never the sender's. Returns (sha256, bytes, archived path)."""
+        self.archive.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        handle, temporary = tempfile.mkstemp(dir=self.archive, prefix=".incoming-")
+        try:
+            with os.fdopen(handle, "wb") as out, source.open("rb") as src:
+                while chunk := src.read(1024 * 1024):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            sha = digest.hexdigest()
+            final = self.archive_path(sha)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if final.exists():
+                os.unlink(temporary)
+            else:
+                os.replace(temporary, final)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise
+        return sha, size, final
+
+
+def normalise_member_state(code: str) -> str:
+    """The reporting state as ISO 3166 alpha-2 (`EL` and `UK` as the EU writes them accepted)."""
+    text = (code or "").strip().upper()
+    match = default_harmoniser().match(text)
+    if len(text) != 2 or match.kind != "country":
+        raise DropError(
+            f"member state {code!r} is not an ISO 3166 alpha-2 country code (e.g. ES, NL, DE)"
+        )
+    reference = default_harmoniser().reference_table().set_index("iso3")
+    return str(reference.loc[match.iso3, "iso2"])
+
+
+def resolve_request(request: DropRequest) -> DropRequest:
+    """Flags win over the sidecar; the marking defaults to AMBER; everything is checked."""
+    sidecar = Sidecar.read(request.path) or Sidecar()
+    period = request.period or sidecar.period
+    if period is not None and not _PERIOD.match(period.strip()):
+        raise DropError(f"period {period!r} must look like 2025, 2025-03, 2025-Q1 or 2025-H2")
+    marking_text = request.marking or sidecar.marking
+    try:
+        marking = parse_marking(marking_text, missing=DEFAULT_DROP_MARKING)
+    except MarkingError as error:
+        raise DropError(str(error)) from None
+    return replace(
+        request,
+        member_state=normalise_member_state(request.member_state),
+        dataset=request.dataset or sidecar.dataset,
+        period=period.strip() if period else None,
+        marking=marking.label,
+        contact=request.contact or sidecar.contact,
+        synthetic=request.synthetic or sidecar.synthetic,
+        encoding=request.encoding or sidecar.encoding,
+    )
+
+
+def new_drop_id(member_state: str, sha256: str, received_at: datetime) -> str:
+    """`es-20261125T101500-1a2b3c4d`: readable, sortable, unique per state, time and content."""
+    return f"{member_state.lower()}-{received_at.strftime('%Y%m%dT%H%M%S')}-{sha256[:8]}"
+
+
+def raw_table(dataset: str) -> str:
+    return f"raw.drop_{dataset}"
+
+
+def ingest(
+    request: DropRequest,
+    *,
+    warehouse: WarehouseResource,
+    area: DropArea,
+    contracts: Mapping[str, Contract] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    today: date | None = None,
+    received_at: datetime | None = None,
+    gate: Gate | None = None,
+) -> DropOutcome:
+    """Ingest one file (see the module docstring for the guarantees)."""
+    contracts = contracts if contracts is not None else load_contracts()
+    received_at = received_at or datetime.now(UTC)
+    request = resolve_request(request)
+    if request.dataset is not None and request.dataset not in contracts:
+        raise DropError(
+            f"dataset {request.dataset!r} has no contract (known: {', '.join(sorted(contracts))})"
+        )
+
+    # 1. The original bytes are safe before anything else happens to them.
+    sha, size, archived = area.archive_file(request.path)
+    drop_id = request.drop_id or new_drop_id(request.member_state, sha, received_at)
+    base = DropOutcome(
+        drop_id=drop_id,
+        member_state=request.member_state,
+        dataset=request.dataset,
+        file_name=request.path.name,
+        sha256=sha,
+        bytes=size,
+        status="rejected",
+        period=request.period,
+        marking=parse_marking(request.marking).slug,
+        received_at=received_at.isoformat(),
+        synthetic=request.synthetic,
+    )
+    with warehouse.connect() as con:
+        earlier = con.execute(
+            "select drop_id from audit.drops where sha256 = ? and status <> 'duplicate' "
+            "order by received_at limit 1",
+            [sha],
+        ).fetchone()
+    if earlier:
+        outcome = replace(
+            base, status="duplicate", duplicate_of=earlier[0],
+            reason=f"the same bytes were received before as drop {earlier[0]}: nothing new was loaded",
+        )  # fmt: skip
+        return _finish(outcome, warehouse, area, request, None, None)
+
+    # 2. Read and map; a whole-file problem rejects the drop with its reason.
+    try:
+        if size > limits.max_bytes:
+            raise DropRejected(
+                "too_large", f"the file is {size:,} bytes; the limit is {limits.max_bytes:,}"
+            )
+        table = read_drop(archived.read_bytes(), limits=limits, encoding=request.encoding)
+        dataset = request.dataset or detect_dataset(contracts, table.headers)
+        if dataset is None:
+            raise DropRejected(
+                "unknown_dataset",
+                "the headers match no contract (or several): name the dataset with --dataset or in the sidecar "
+                f"(known: {', '.join(sorted(contracts))})",
+            )
+        contract = contracts[dataset]
+        headers = match_headers(contract, table.headers)
+    except DropRejected as rejected:
+        outcome = replace(base, reason=rejected.message, rejection_code=rejected.code)
+        return _finish(outcome, warehouse, area, request, None, None)
+
+    # 3. Every row accepted or quarantined.
+    mapped = pd.DataFrame(
+        {column: table.rows[f"c{position}"] for position, column in headers.mapping.items()},
+        index=table.rows.index,
+    )
+    validation = validate(contract, mapped, today=today or received_at.date())
+    issues = validation.issues
+    gate_failure = ""
+    if gate is not None and len(validation.accepted):
+        verdict = gate(dataset, validation.accepted)
+        if not verdict.success:
+            # Every row passed the row rules but the file as a whole did not: nothing is loaded,
+            # and each row is quarantined with the checks that failed, so counts still reconcile.
+            gate_failure = "failed its data-quality suite: " + ", ".join(
+                sorted(
+                    {
+                        f"{o.expectation}({o.column})" if o.column else o.expectation
+                        for o in verdict.failed
+                    }
+                )
+            )
+            gated = pd.DataFrame(
+                {"row_number": validation.accepted.index, "column": None, "rule": "expectations",
+                 "reason": f"the file {gate_failure}"}
+            )  # fmt: skip
+            issues = pd.concat([issues, gated], ignore_index=True)
+            validation = replace(
+                validation,
+                accepted=validation.accepted.iloc[0:0],
+                quarantined=validation.quarantined.append(validation.accepted.index),
+            )
+    quarantine = _quarantine_rows(drop_id, table, issues)
+    accepted = _accepted_rows(drop_id, contract, validation.accepted, table, headers.extras)
+    rows_quarantined = len(validation.quarantined) + len(table.unreadable)
+    status = "accepted" if rows_quarantined == 0 else ("partial" if len(accepted) else "rejected")
+    issues_by_rule = quarantine.groupby("rule").size().to_dict() if len(quarantine) else {}
+    outcome = replace(
+        base,
+        dataset=dataset,
+        status=status,
+        rows_received=table.rows_received,
+        rows_accepted=len(accepted),
+        rows_quarantined=rows_quarantined,
+        format=table.format,
+        encoding=table.encoding,
+        extra_columns=list(headers.extras.values()),
+        issues_by_rule={str(k): int(v) for k, v in issues_by_rule.items()},
+        reason=gate_failure
+        or (
+            ""
+            if status != "rejected"
+            else "no row passed the contract's rules: see the quarantined rows"
+        ),
+        rejection_code=None
+        if status != "rejected"
+        else ("failed_expectations" if gate_failure else "no_valid_rows"),
+    )
+    return _finish(outcome, warehouse, area, request, accepted, quarantine, contract=contract)
+
+
+def _quarantine_rows(drop_id: str, table: RawTable, issues: pd.DataFrame) -> pd.DataFrame:
+    """Quarantine records: one per broken rule, with the row as sent (by the file's headers)."""
+    frames = []
+    if len(issues):
+        frames.append(issues[["row_number", "column", "rule", "reason"]])
+    if table.unreadable:
+        frames.append(
+            pd.DataFrame(
+                [(i.row_number, i.column, i.rule, i.reason) for i in table.unreadable],
+                columns=["row_number", "column", "rule", "reason"],
+            )
+        )
+    if not frames:
+        return pd.DataFrame(
+            columns=["drop_id", "row_number", "column_name", "rule", "reason", "raw_values"]
+        )
+    records = pd.concat(frames, ignore_index=True).rename(columns={"column": "column_name"})
+    headers = table.headers
+
+    def raw_values(row_number: int) -> str:
+        if row_number in table.unreadable_text:
+            return json.dumps({"_raw": table.unreadable_text[row_number]}, ensure_ascii=False)
+        if row_number in table.rows.index:
+            cells = table.rows.loc[row_number].tolist()
+            return json.dumps(
+                dict(zip(headers, cells, strict=False)), ensure_ascii=False, default=str
+            )
+        return "{}"
+
+    unique_rows = records["row_number"].unique()
+    raw_by_row = {int(n): raw_values(int(n)) for n in unique_rows}
+    records["raw_values"] = records["row_number"].map(raw_by_row)
+    records.insert(0, "drop_id", drop_id)
+    return records.sort_values(["row_number", "column_name"], na_position="first", kind="stable")
+
+
+def _accepted_rows(
+    drop_id: str,
+    contract: Contract,
+    accepted: pd.DataFrame,
+    table: RawTable,
+    extras: Mapping[int, str],
+) -> pd.DataFrame:
+    frame = accepted.copy()
+    frame.insert(0, "row_number", frame.index.astype("int64"))
+    frame.insert(0, "drop_id", drop_id)
+    if extras:
+        # Unknown columns are kept aside as JSON, keyed by the sender's header: never identifiers.
+        positions = list(extras)
+        kept = table.rows.loc[frame.index, [f"c{p}" for p in positions]]
+        names = [extras[p] for p in positions]
+        frame["extra_values"] = [
+            json.dumps(dict(zip(names, values, strict=True)), ensure_ascii=False)
+            for values in kept.itertuples(index=False)
+        ]
+    else:
+        frame["extra_values"] = None
+    return frame.reset_index(drop=True)
+
+
+def _finish(
+    outcome: DropOutcome,
+    warehouse: WarehouseResource,
+    area: DropArea,
+    request: DropRequest,
+    accepted: pd.DataFrame | None,
+    quarantine: pd.DataFrame | None,
+    *,
+    contract: Contract | None = None,
+) -> DropOutcome:
+    """Record the drop in one transaction, then write the sender's report."""
+    with warehouse.connect() as con:
+        con.execute("begin transaction")
+        try:
+            if accepted is not None and contract is not None and len(accepted):
+                table = raw_table(contract.dataset)
+                con.execute(raw_table_ddl(contract))
+                con.register("accepted_rows", accepted)
+                columns = ", ".join(quote_ident(c) for c in accepted.columns)
+                con.execute(f"insert into {table} ({columns}) select {columns} from accepted_rows")
+                con.unregister("accepted_rows")
+                current = con.execute(
+                    "select marking from audit.table_markings where table_name = ?", [table]
+                ).fetchone()
+                marking = highest([outcome.marking, *(current or ())])
+                (count,) = con.execute(f"select count(*) from {table}").fetchone()
+                record_marking(con, table, marking, asset_key="raw/drops", row_count=int(count))
+            if quarantine is not None and len(quarantine):
+                con.register("quarantine_rows", quarantine)
+                con.execute(
+                    "insert into audit.quarantine (drop_id, row_number, column_name, rule, reason, raw_values) "
+                    "select drop_id, row_number, column_name, rule, reason, raw_values from quarantine_rows"
+                )
+                con.unregister("quarantine_rows")
+            if outcome.status in ("accepted", "partial") and outcome.period:
+                superseded = con.execute(
+                    "update audit.drops set superseded_by = ? where member_state = ? and dataset = ? "
+                    "and period = ? and status in ('accepted', 'partial') and superseded_by is null "
+                    "returning drop_id",
+                    [outcome.drop_id, outcome.member_state, outcome.dataset, outcome.period],
+                ).fetchall()
+                outcome = replace(outcome, supersedes=sorted(r[0] for r in superseded))
+            con.execute(
+                "insert into audit.drops values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null)",
+                [
+                    outcome.drop_id, outcome.member_state, outcome.dataset, outcome.file_name, outcome.sha256,
+                    outcome.bytes, outcome.format, outcome.encoding, outcome.status, outcome.rows_received,
+                    outcome.rows_accepted, outcome.rows_quarantined, outcome.reason, outcome.rejection_code,
+                    outcome.duplicate_of, outcome.period, outcome.marking, outcome.synthetic, request.contact,
+                    outcome.extra_columns, outcome.received_at,
+                ],
+            )  # fmt: skip
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    html, json_path = write_report(outcome, quarantine, area.reports)
+    return replace(outcome, report_html=str(html), report_json=str(json_path))
+
+
+def raw_table_ddl(contract: Contract) -> str:
+    """`create table if not exists raw.drop_<dataset>`: the contract's typed columns, with
+    the drop and row each came from and the sender's extra columns as JSON."""
+    schema = output_schema(contract)
+    columns = ", ".join(
+        f"{quote_ident(name)} {type_}"
+        for name, type_ in [
+            ("drop_id", "varchar"),
+            ("row_number", "bigint"),
+            *schema,
+            ("extra_values", "varchar"),
+        ]
+    )
+    return f"create table if not exists {raw_table(contract.dataset)} ({columns})"
+
+
+def drop_tables_ddl(contracts: Mapping[str, Contract] | None = None) -> dict[str, str]:
+    """The DDL of every drop raw table, so models reading them work before the first drop."""
+    contracts = contracts if contracts is not None else load_contracts()
+    return {raw_table(c.dataset): raw_table_ddl(c) for c in contracts.values()}
+
+
+def remove_from_landing(path: Path) -> None:
+    """Once archived and recorded, the file (and its sidecar) leave the landing area."""
+    for candidate in (path, path.with_name(path.name + SIDECAR_SUFFIX)):
+        if candidate.exists():
+            candidate.unlink()
+
+
+def copy_to_landing(source: Path, area: DropArea, member_state: str) -> Path:
+    """Place a file in `incoming/<CC>/` (used by `extra demo-data` and tests)."""
+    target = area.incoming / member_state.upper() / source.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return target

@@ -1,0 +1,278 @@
+"""Running the pipeline in process, the way the CLI (and tests) do: the nightly job, drop
+ingestion, and what the run history says. Every run lands in the DAGSTER_HOME the UI reads."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from extra_pipeline.markings import Marking
+from extra_pipeline.settings import PROJECT_ROOT, Settings
+
+DAGSTER_YAML_TEMPLATE = PROJECT_ROOT / "assets" / "dagster.yaml"
+
+
+def prepare_dagster_home(settings: Settings) -> Path:
+    """Point DAGSTER_HOME at the settings' run storage, creating it with the shipped instance config."""
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    config = home / "dagster.yaml"
+    if not config.exists():  # never overwrite an operator's instance configuration
+        shutil.copyfile(DAGSTER_YAML_TEMPLATE, config)
+    return home
+
+
+def run_nightly(settings: Settings, *, progress: bool = True) -> dict[str, Any]:
+    """Execute the nightly job in process against the DAGSTER_HOME instance; a summary dict."""
+    from extra_pipeline.definitions import NIGHTLY_JOB, build_definitions
+    from extra_pipeline.defs.progress import terminal
+
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(NIGHTLY_JOB)
+    terminal()  # bind progress output to the terminal before Dagster captures step output
+    started = datetime.now(UTC)
+    with dg.DagsterInstance.get() as instance:
+        for note in recover_abandoned_runs(instance):
+            print(f"extra: {note}", file=sys.stderr)
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"progress": {"config": {"quiet": not progress}}}},
+            tags={CLI_PID_TAG: str(os.getpid()), CLI_HOST_TAG: socket.gethostname()},
+        )
+    failed_steps = sorted(
+        {e.step_key for e in result.all_events if e.is_step_failure and e.step_key}
+    )
+    skipped = sorted({e.step_key for e in result.all_events if e.is_step_skipped and e.step_key})
+    checks = [
+        {
+            "asset": e.asset_check_evaluation_data.asset_key.to_user_string(),
+            "check": e.asset_check_evaluation_data.check_name,
+            "passed": e.asset_check_evaluation_data.passed,
+            "severity": e.asset_check_evaluation_data.severity.value,
+        }
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    materialized = sorted(
+        {
+            e.asset_key.to_user_string()
+            for e in result.all_events
+            if e.is_step_materialization and e.asset_key
+        }
+    )
+    return {
+        "run_id": result.run_id,
+        "success": result.success,
+        "sources_mode": settings.sources_mode,
+        "extra_home": str(settings.extra_home),
+        "dagster_home": str(settings.dagster_home),
+        "started_at": started.isoformat(),
+        "seconds": round((datetime.now(UTC) - started).total_seconds(), 2),
+        "materialized": materialized,
+        "failed_steps": failed_steps,
+        "skipped_steps": skipped,
+        "checks": checks,
+        "published": {m.slug: str(settings.published_path(m.slug)) for m in Marking},
+    }
+
+
+CLI_PID_TAG = "extra/cli_pid"
+CLI_HOST_TAG = "extra/cli_host"
+
+
+def recover_abandoned_runs(instance: Any) -> list[str]:
+    """Release what dead runs still hold, so one killed `extra run` cannot wedge the next.
+
+    A run started by this command whose process is gone is marked failed; concurrency
+    slots claimed by runs that are no longer in progress are freed (an in-process run
+    that dies mid-step never releases its `duckdb_writer` slot by itself).
+    """
+    notes = []
+    host = socket.gethostname()
+    for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+        run = record.dagster_run
+        pid = run.tags.get(CLI_PID_TAG)
+        if pid and run.tags.get(CLI_HOST_TAG) == host and not _process_alive(int(pid)):
+            instance.report_run_failed(
+                run, "the `extra run` process that ran it is gone (killed or crashed)"
+            )
+            notes.append(f"run {run.run_id} was abandoned by a dead process: marked failed")
+    storage = instance.event_log_storage
+    for key in storage.get_concurrency_keys():
+        info = storage.get_concurrency_info(key)
+        holders = {slot.run_id for slot in info.claimed_slots} | {
+            step.run_id for step in info.pending_steps
+        }
+        for run_id in holders:
+            run = instance.get_run_by_id(run_id)
+            if run is None or run.is_finished:
+                storage.free_concurrency_slots_for_run(run_id)
+                notes.append(f"freed {key} slots held by finished run {run_id}")
+    return notes
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def source_status(settings: Settings) -> list[dict[str, Any]]:
+    """Each registered source's newest provenance in the snapshot store."""
+    from extra_pipeline.snapshots import SnapshotStore
+    from extra_pipeline.sources.base import age_days, load_registry
+
+    store = SnapshotStore(settings.snapshots_dir)
+    rows = []
+    for source_id, config in load_registry(settings).items():
+        records = store.records(source_id)
+        if not records:
+            rows.append(
+                {
+                    "source": source_id,
+                    "mode": None,
+                    "retrieved_at": None,
+                    "age_days": None,
+                    "stale": None,
+                    "fresh": False,
+                    "note": "never fetched",
+                }
+            )
+            continue
+        newest_use = max(records, key=lambda r: r.used_at)
+        latest = [r for r in records if r.fetch_id == newest_use.fetch_id] or [newest_use]
+        oldest = min(r.retrieved_at for r in latest)
+        age = age_days(oldest)
+        stale = any(r.stale for r in latest)
+        rows.append({
+            "source": source_id,
+            "mode": newest_use.mode,
+            "retrieved_at": oldest,
+            "used_at": newest_use.used_at,
+            "age_days": round(age, 1),
+            "max_age_days": config.max_age_days,
+            "stale": stale,
+            "fresh": not stale and age <= config.max_age_days,
+            "note": newest_use.note,
+        })  # fmt: skip
+    return rows
+
+
+def last_run(settings: Settings) -> dict[str, Any] | None:
+    from extra_pipeline.definitions import NIGHTLY_JOB
+
+    if not (settings.dagster_home / "dagster.yaml").exists():
+        return None
+    with dg.DagsterInstance.get() as instance:
+        records = instance.get_run_records(dg.RunsFilter(job_name=NIGHTLY_JOB), limit=1)
+    if not records:
+        return None
+    record = records[0]
+    return {
+        "run_id": record.dagster_run.run_id,
+        "status": record.dagster_run.status.value,
+        "started_at": _iso(record.start_time),
+        "finished_at": _iso(record.end_time),
+    }
+
+
+def _iso(timestamp: float | None) -> str | None:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat() if timestamp else None
+
+
+# --- drops ---------------------------------------------------------------------------------
+
+
+def ingest_drop_files(
+    settings: Settings,
+    files: list[Path],
+    *,
+    member_state: str,
+    dataset: str | None = None,
+    period: str | None = None,
+    marking: str | None = None,
+    remove_after: bool = False,
+) -> list[dict[str, Any]]:
+    """`extra drops ingest`: each file as its own drop, through the same job the sensor launches."""
+    from extra_pipeline.defs.drops import file_sha256
+    from extra_pipeline.drops.ingest import new_drop_id
+
+    jobs = []
+    for path in files:
+        key = new_drop_id(member_state, file_sha256(path), datetime.now(UTC))
+        config = {"path": str(path.resolve()), "member_state": member_state, "dataset": dataset,
+                  "period": period, "marking": marking, "remove_after": remove_after}  # fmt: skip
+        jobs.append((key, path, config))
+    return _run_drop_jobs(settings, jobs)
+
+
+def ingest_pending_drops(settings: Settings) -> list[dict[str, Any]]:
+    """Every settled file waiting in the landing area, as the sensor would launch them."""
+    from extra_pipeline.defs.drops import file_sha256, landing_key, pending_files
+    from extra_pipeline.drops.ingest import DropArea, normalise_member_state
+
+    jobs = []
+    for folder, path in pending_files(DropArea(settings.drops_dir), settle_seconds=0):
+        member_state = normalise_member_state(folder)
+        key = landing_key(member_state, path, file_sha256(path))
+        jobs.append(
+            (key, path, {"path": str(path), "member_state": member_state, "remove_after": True})
+        )
+    return _run_drop_jobs(settings, jobs)
+
+
+def _run_drop_jobs(
+    settings: Settings, jobs: list[tuple[str, Path, dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    from extra_pipeline.definitions import build_definitions
+    from extra_pipeline.defs.drops import DROP_JOB, DROPS_KEY, drop_partitions
+
+    if not jobs:
+        return []
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(DROP_JOB)
+    outcomes = []
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions(drop_partitions.name, [key for key, _, _ in jobs])
+        for key, path, config in jobs:
+            result = job.execute_in_process(
+                instance=instance,
+                partition_key=key,
+                raise_on_error=False,
+                run_config={
+                    "ops": {DROPS_KEY.to_python_identifier(): {"config": config}},
+                    "loggers": {"progress": {"config": {"quiet": True}}},
+                },
+                tags={CLI_PID_TAG: str(os.getpid()), CLI_HOST_TAG: socket.gethostname()},
+            )
+            outcomes.append(_drop_summary(key, path, result))
+    return outcomes
+
+
+def _drop_summary(key: str, path: Path, result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+    summary: dict[str, Any] = {"drop_id": key, "file": path.name, "run_id": result.run_id}
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        summary.update({name: value.value for name, value in metadata.items() if name != "report"})
+        summary["report"] = str(metadata["report"].value) if "report" in metadata else None
+    if not result.success:
+        failure = next((e for e in result.all_events if e.is_step_failure), None)
+        error = failure.step_failure_data.error if failure else None
+        while error is not None and error.cause is not None:
+            error = error.cause
+        summary.setdefault("status", "error")
+        summary["error"] = error.message.strip().splitlines()[-1] if error else "the run failed"
+    return summary
