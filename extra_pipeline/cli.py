@@ -299,7 +299,7 @@ def command_query(args: argparse.Namespace) -> int:
 
         with pd.option_context("display.max_columns", None, "display.width", 200):
             shown = frame.head(args.max_rows)
-            print(shown.to_string(index=False) if not frame.empty else "(no rows)")
+            print(shown.to_string(index=False, na_rep="NULL") if not frame.empty else "(no rows)")
             if len(frame) > args.max_rows:
                 print(f"... {len(frame) - args.max_rows} more rows (use --format csv for all)")
         print(f"[{len(frame)} rows, {level.label}]", file=sys.stderr)

@@ -11,6 +11,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from extra_pipeline.definitions import NIGHTLY_JOB, build_definitions
+from extra_pipeline.drops.contracts import Contract, load_contracts
 from extra_pipeline.settings import PROJECT_ROOT, Settings
 
 #: the real public data shipped beside the checkout (read independently of the connectors)
@@ -72,3 +73,13 @@ def slow_server() -> Iterator[tuple[HTTPServer, threading.Event]]:
         release.set()
         server.clear()
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def contracts() -> dict[str, Contract]:
+    return load_contracts()
+
+
+@pytest.fixture(scope="session")
+def seizures(contracts: dict[str, Contract]) -> Contract:
+    return contracts["seizures"]

@@ -122,3 +122,59 @@ def test_every_command_has_help(tmp_path):
         done = extra(*command, "--help", home=tmp_path)
         assert done.returncode == 0
         assert "usage: extra" in done.stdout
+
+
+def test_drops_ingest_runs_the_drop_job_now_and_reports(tmp_path):
+    good = tmp_path / "seizures.csv"
+    good.write_text(
+        "seizure_ref,seizure_date,market,quantity,unit,origin_country\n"
+        "PT-1,2025-01-10,cocaine,250,kg,Brazil\n"
+        "PT-2,2025-01-11,cocaine,-1,kg,Brazil\n",
+        encoding="utf-8",
+    )
+    done = extra(
+        "drops",
+        "ingest",
+        str(good),
+        "--member-state",
+        "pt",
+        "--period",
+        "2025",
+        "--json",
+        home=tmp_path / "home",
+    )
+    assert done.returncode == 0, done.stderr
+    (outcome,) = json.loads(done.stdout)
+    assert outcome["status"] == "partial"
+    assert (outcome["rows_received"], outcome["rows_accepted"], outcome["rows_quarantined"]) == (
+        2,
+        1,
+        1,
+    )
+    assert Path(outcome["report"]).is_file()
+    assert good.exists()  # files named on the command line are the operator's: never removed
+
+    unreadable = tmp_path / "scan.pdf"
+    unreadable.write_bytes(b"%PDF-1.4 not a table")
+    rejected = extra(
+        "drops", "ingest", str(unreadable), "--member-state", "PT", home=tmp_path / "home"
+    )
+    assert rejected.returncode == 1
+    assert "rejected" in rejected.stderr
+
+    wrong_state = extra(
+        "drops", "ingest", str(good), "--member-state", "Portugal", home=tmp_path / "home"
+    )
+    assert wrong_state.returncode == 2
+    assert "not an ISO 3166 alpha-2" in wrong_state.stderr and "Traceback" not in wrong_state.stderr
+
+
+def test_demo_data_fills_the_landing_area_once(tmp_path):
+    home = tmp_path / "home"
+    assert extra("demo-data", "--if-empty", home=home).returncode == 0
+    files = sorted((home / "drops" / "incoming").glob("*/*"))
+    data = [f for f in files if not f.name.endswith(".meta.json")]
+    assert len(data) >= 10 and all(f.with_name(f.name + ".meta.json").exists() for f in data)
+    again = extra("demo-data", "--if-empty", home=home)
+    assert again.returncode == 0 and "no demo data written" in again.stderr
+    assert sorted((home / "drops" / "incoming").glob("*/*")) == files

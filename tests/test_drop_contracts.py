@@ -69,16 +69,6 @@ SEIZURE_HEADERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def contracts() -> dict[str, Contract]:
-    return load_contracts()
-
-
-@pytest.fixture(scope="module")
-def seizures(contracts: dict[str, Contract]) -> Contract:
-    return contracts["seizures"]
-
-
 # --------------------------------------------------------------------------- shipped contracts
 
 

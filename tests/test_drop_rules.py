@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from extra_pipeline.drops.contracts import Contract, load_contracts, parse_contract
+from extra_pipeline.drops.contracts import Contract, parse_contract
 from extra_pipeline.drops.rules import (
     ISSUE_COLUMNS,
     Validation,
@@ -31,16 +31,6 @@ SEIZURE = {
     "unit": "kg",
 }
 NETWORK = {"network_ref": "N1", "principal_markets": "cocaine", "base_country": "AL"}
-
-
-@pytest.fixture(scope="module")
-def contracts() -> dict[str, Contract]:
-    return load_contracts()
-
-
-@pytest.fixture(scope="module")
-def seizures(contracts: dict[str, Contract]) -> Contract:
-    return contracts["seizures"]
 
 
 @pytest.fixture(scope="module")

@@ -70,7 +70,10 @@ def test_real_models_fail_without_the_raw_tables() -> None:
 
 def test_real_models_take_the_marking_of_their_sources() -> None:
     models = discover_models(SQL_DIR, known_tables=RAW_TABLES)
-    inputs = {**dict.fromkeys(OPEN_TABLES, Marking.CLEAR), **dict.fromkeys(DROP_TABLES, Marking.AMBER)}
+    inputs = {
+        **dict.fromkeys(OPEN_TABLES, Marking.CLEAR),
+        **dict.fromkeys(DROP_TABLES, Marking.AMBER),
+    }
     inputs["audit.drops"] = Marking.CLEAR
     markings = model_markings(models, inputs)
     assert markings["marts.fct_indicator"] == Marking.CLEAR

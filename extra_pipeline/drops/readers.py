@@ -97,14 +97,9 @@ _CODEC_LABELS = {
     "utf-16-be": "UTF-16",
     "utf-16": "UTF-16",
 }
-# A valid multi-byte UTF-8 sequence, or else any other single byte >= 0x80.
-_UTF8_OR_HIGH_BYTE = re.compile(
-    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
-    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
-    rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}|[\x80-\xff]"
-)
-#: Non-ASCII tokens looked at to tell UTF-8 with some bad lines from Windows-1252.
-_ENCODING_SAMPLE = 1_000_000
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+#: Codecs whose undecodable bytes are all >= 0x80, so the fast built-in escape serves.
+_ASCII_SUPERSETS = frozenset({"utf-8", "utf-8-sig", "cp1252"})
 #: An undecodable byte becomes the lone surrogate U+DC00 + byte: it marks the row (and
 #: names the byte) without ever becoming a replacement character.
 _ESCAPE = "extra_drops.escape"
@@ -196,22 +191,25 @@ def _decode(payload: bytes, encoding: str | None) -> tuple[str, str, bool]:
         return str(payload, "utf-8"), "utf-8", False
     except UnicodeDecodeError:
         pass
-    valid = invalid = 0
-    for token in itertools.islice(_UTF8_OR_HIGH_BYTE.finditer(payload), _ENCODING_SAMPLE):
-        if token.end() - token.start() > 1:
-            valid += 1
-        else:
-            invalid += 1
-    codec = "utf-8" if valid and invalid <= 10 * valid else "cp1252"
-    text, escaped = _decode_as(payload, codec)
-    return text, codec, escaped
+    # Counted in C: every undecodable byte became one escape character, which encoding
+    # with errors="ignore" drops; ASCII bytes always decode to themselves.
+    text = str(payload, "utf-8", "surrogateescape")
+    invalid = len(payload) - len(text.encode("utf-8", "ignore"))
+    ascii_bytes = len(payload.translate(None, _HIGH_BYTES))
+    sequences = len(text) - invalid - ascii_bytes  # valid non-ASCII characters
+    if sequences and invalid <= 10 * sequences:
+        return text, "utf-8", True
+    del text
+    text, escaped = _decode_as(payload, "cp1252")
+    return text, "cp1252", escaped
 
 
 def _decode_as(data: bytes | memoryview, codec: str) -> tuple[str, bool]:
     try:
         return str(data, codec), False
     except UnicodeDecodeError:
-        return str(data, codec, _ESCAPE), True
+        errors = "surrogateescape" if codec in _ASCII_SUPERSETS else _ESCAPE
+        return str(data, codec, errors), True
 
 
 def _codec_label(codec: str | None) -> str:
@@ -231,11 +229,11 @@ class _LineFeed:
     """The lines handed to `csv.reader`, noting when they run out: the reader asking for
     more after the last line means a quoted field was never closed."""
 
-    def __init__(self, lines: list[str | None]) -> None:
+    def __init__(self, lines: list[str]) -> None:
         self.lines = lines
         self.exhausted = False
 
-    def __iter__(self) -> Iterator[str | None]:
+    def __iter__(self) -> Iterator[str]:
         yield from self.lines
         self.exhausted = True
 
@@ -245,7 +243,7 @@ def _read_csv(payload: bytes, limits: Limits, encoding: str | None) -> RawTable:
     delimiter = _sniff_delimiter(text)
     # Only a file holding a bad character anywhere needs the per-row check.
     suspicious = escaped or "\ufffd" in text or "\x00" in text
-    lines: list[str | None] = _split_lines(text)  # type: ignore[assignment]
+    lines = _split_lines(text)
     del text  # the lines hold it now: one copy, released as it is read
     if csv.field_size_limit() < limits.max_bytes:
         # A long cell must become a `cell_too_long` row, not a parser error. Raising the
@@ -291,7 +289,7 @@ def _csv_header(reader: Any, feed: _LineFeed) -> tuple[list[str], int]:
 def _csv_rows(
     reader: Any,
     feed: _LineFeed,
-    lines: list[str | None],
+    lines: list[str],
     headers: list[str],
     limits: Limits,
     label: str,
@@ -301,8 +299,11 @@ def _csv_rows(
     """The data records: good ones cleaned and gathered in chunks, the others unreadable."""
     width = len(headers)
     max_rows = limits.max_rows
-    # A one-line record no longer than the cell limit cannot hold a cell over it.
-    check_cells = suspicious or max(map(len, lines), default=0) > limits.max_cell_chars  # type: ignore[arg-type]
+    max_cell = limits.max_cell_chars
+    # A one-line record no longer than the cell limit cannot hold a cell over it, and
+    # only a file holding a bad character somewhere has rows to look at for one.
+    long_lines = max(map(len, lines), default=0) > max_cell
+    bad_chars = _BAD_CHARS.search if suspicious else None
     table = _TableBuilder(width, capacity=len(lines))
     unreadable = _Unreadable()
     chunk: list[list[str | None]] = []
@@ -324,7 +325,11 @@ def _csv_rows(
             unreadable.add(number, "column_count", reason, _joined(lines, first, previous))
             continue
         cells = [cell.strip() or None for cell in record]
-        if check_cells or first != previous:
+        if (
+            first != previous
+            or (long_lines and len(lines[first - 1]) > max_cell)
+            or (bad_chars and bad_chars(lines[first - 1]))
+        ):
             problem = _row_problem(cells, headers, limits, label)
             if problem is not None:
                 reason = problem.reason(number, f"line {first}")
@@ -334,15 +339,16 @@ def _csv_rows(
         if len(chunk) == _CHUNK_ROWS:
             table.add(chunk)
             chunk = []
-            lines[released:previous] = itertools.repeat(None, previous - released)
+            # Lines already read are dropped, so the text and the cells never both peak.
+            lines[released:previous] = itertools.repeat("", previous - released)
             released = previous
     table.add(chunk)
     _check_has_rows(number)
     return table.frame(number, unreadable.numbers), unreadable.issues, unreadable.texts
 
 
-def _joined(lines: list[str | None], first: int, last: int) -> str:
-    return "".join(line or "" for line in lines[first - 1 : last])
+def _joined(lines: list[str], first: int, last: int) -> str:
+    return "".join(lines[first - 1 : last])
 
 
 def _unclosed_quote(first_line: int) -> DropRejected:
@@ -563,10 +569,12 @@ def _scan_member(payload: bytes, member: zipfile.ZipInfo, budget: int, limits: L
         pieces = _inflate(data, name)
     else:
         raise _corrupt_workbook(f"part {name!r} uses compression method {member.compress_type}")
+    # Only XML parts are looked at for a DTD: an SVG image may carry a harmless one.
+    xml = name.lower().endswith(_XML_SUFFIXES)
     produced = 0
     tail = b""
     for piece in pieces:
-        if produced == 0 and name.endswith(_XML_SUFFIXES) and _utf16_xml(piece):
+        if produced == 0 and xml and _utf16_xml(piece):
             raise _corrupt_workbook(f"part {name!r} is not UTF-8 XML")
         produced += len(piece)
         if produced > member.file_size:
@@ -581,7 +589,7 @@ def _scan_member(payload: bytes, member: zipfile.ZipInfo, budget: int, limits: L
                 "The workbook unpacks to more than the limit of "
                 f"{limits.xlsx_max_uncompressed:,} bytes.",
             )
-        if _declares_entities(tail + piece[:16]) or _declares_entities(piece):
+        if xml and (_declares_entities(tail + piece[:16]) or _declares_entities(piece)):
             raise DropRejected(
                 "xml_entities",
                 f"The workbook part {name!r} declares a DTD or XML entities, which are refused "
@@ -915,7 +923,7 @@ class _Problem(NamedTuple):
     column: str | None = None
 
     def reason(self, number: int, where: str | None) -> str:
-        """ "row 7: byte 0xE9 is not valid UTF-8 (column "commodity", line 8)"."""
+        """E.g. 'row 7: byte 0xE9 is not valid UTF-8 (column "commodity", line 8)'."""
         place = [f"column {_quote(self.column)}"] if self.column is not None else []
         place += [where] if where else []
         return f"row {number}: {self.detail}" + (f" ({', '.join(place)})" if place else "")
@@ -925,6 +933,9 @@ def _row_problem(
     cells: Sequence[str | None], headers: Sequence[str], limits: Limits, label: str
 ) -> _Problem | None:
     """The rule a row of stripped cells breaks, if any: undecodable text first."""
+    text = "".join(filter(None, cells))  # one look at the whole row first: the usual answer
+    if len(text) <= limits.max_cell_chars and not _BAD_CHARS.search(text):
+        return None
     for name, cell in zip(headers, cells, strict=False):
         if cell and _BAD_CHARS.search(cell):
             return _Problem("encoding", _bad_char_detail(cell, label), name)
