@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from extra_pipeline.drops.ingest import DropError
 from extra_pipeline.markings import MarkingError, parse_marking
 from extra_pipeline.runner import (
     ingest_drop_files,
@@ -43,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (UserError, SettingsError, MarkingError) as error:
+    except (UserError, SettingsError, MarkingError, DropError) as error:
         print(f"extra: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -207,8 +207,7 @@ def ingest_drop_files(
     remove_after: bool = False,
 ) -> list[dict[str, Any]]:
     """`extra drops ingest`: each file as its own drop, through the same job the sensor launches."""
-    from extra_pipeline.defs.drops import file_sha256
-    from extra_pipeline.drops.ingest import new_drop_id
+    from extra_pipeline.drops.ingest import file_sha256, new_drop_id
 
     jobs = []
     for path in files:
@@ -220,17 +219,18 @@ def ingest_drop_files(
 
 
 def ingest_pending_drops(settings: Settings) -> list[dict[str, Any]]:
-    """Every settled file waiting in the landing area, as the sensor would launch them."""
-    from extra_pipeline.defs.drops import file_sha256, landing_key, pending_files
-    from extra_pipeline.drops.ingest import DropArea, normalise_member_state
+    """Every file waiting in the landing area, as the sensor would launch them (an operator's
+    `extra run` takes files at once: no settling time)."""
+    from extra_pipeline.defs.drops import pending_drops
+    from extra_pipeline.drops.ingest import DropArea
 
-    jobs = []
-    for folder, path in pending_files(DropArea(settings.drops_dir), settle_seconds=0):
-        member_state = normalise_member_state(folder)
-        key = landing_key(member_state, path, file_sha256(path))
-        jobs.append(
-            (key, path, {"path": str(path), "member_state": member_state, "remove_after": True})
-        )
+    pending, skipped = pending_drops(DropArea(settings.drops_dir), settle_seconds=0)
+    for message in skipped:
+        print(f"extra: left in the landing area: {message}", file=sys.stderr)
+    jobs = [
+        (d.key, d.path, {"path": str(d.path), "member_state": d.member_state, "remove_after": True})
+        for d in pending
+    ]
     return _run_drop_jobs(settings, jobs)
 
 

@@ -107,7 +107,7 @@ create table if not exists audit.check_results (
 );
 """
 
-#: audit tables are CLEAR as tables; their rows are filtered per level (`_ROW_FILTERS`)
+#: audit tables are CLEAR as tables; their rows are filtered per level (`_PUBLISHED_ROWS`)
 _AUDIT_MARKINGS = {
     "audit.table_markings": Marking.CLEAR,
     "audit.source_snapshots": Marking.CLEAR,
@@ -118,14 +118,29 @@ _AUDIT_MARKINGS = {
 
 
 #: Audit rows are published only where what they describe is: a CLEAR copy must not reveal
-#: the names, sizes or observed values of AMBER tables, nor the files of AMBER drops.
-#: Each filter binds one list: the tables visible at the level, or the levels themselves.
-_ROW_FILTERS: dict[str, tuple[str, str]] = {
-    "audit.table_markings": ("list_contains(?, table_name)", "tables"),
-    "audit.check_results": ("list_contains(?, replace(asset_key, '/', '.'))", "tables"),
-    "audit.drops": ("list_contains(?, marking)", "levels"),
+#: the names, sizes or observed values of AMBER tables, nor the files of AMBER drops (nor the
+#: ids of drops above the level, through `superseded_by` / `duplicate_of`).
+#: `$1` is bound to the tables visible at the level, or to the levels themselves.
+_PUBLISHED_ROWS: dict[str, tuple[str, str]] = {
+    "audit.table_markings": (
+        "select * from audit.table_markings where list_contains($1, table_name)",
+        "tables",
+    ),
+    "audit.check_results": (
+        "select * from audit.check_results where list_contains($1, replace(asset_key, '/', '.'))",
+        "tables",
+    ),
+    "audit.drops": (
+        "with visible as (select drop_id from audit.drops where list_contains($1, marking)) "
+        "select * replace ("
+        " case when superseded_by in (from visible) then superseded_by end as superseded_by,"
+        " case when duplicate_of in (from visible) then duplicate_of end as duplicate_of"
+        ") from audit.drops where drop_id in (from visible)",
+        "levels",
+    ),
     "audit.quarantine": (
-        "drop_id in (select drop_id from audit.drops where list_contains(?, marking))",
+        "select * from audit.quarantine where drop_id in "
+        "(select drop_id from audit.drops where list_contains($1, marking))",
         "levels",
     ),
 }
@@ -362,10 +377,9 @@ def _build_copy(
             con.execute(f"create schema publishing.{quote_ident(schema)}")
         lists = {"tables": visible, "levels": [m.slug for m in levels_up_to(level)]}
         for table in allowed:
-            where, binds = _ROW_FILTERS.get(table, ("true", ""))
+            select, binds = _PUBLISHED_ROWS.get(table, (f"select * from {qualified(table)}", ""))
             con.execute(
-                f"create table publishing.{qualified(table)} as "
-                f"select * from {qualified(table)} where {where}",
+                f"create table publishing.{qualified(table)} as {select}",
                 [lists[binds]] if binds else [],
             )
         con.execute(

@@ -1,6 +1,7 @@
 """One drop end to end through `ingest()`: real files, a real DuckDB warehouse, real GX."""
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -234,14 +235,54 @@ def test_the_sidecar_sets_marking_and_period_and_flags_win(tmp_path, warehouse, 
     ) == [("red",)]
 
 
-def test_handover_mistakes_are_errors_not_drops(tmp_path, warehouse, area):
+def test_handover_mistakes_are_errors_and_bad_metadata_is_a_recorded_rejection(
+    tmp_path, warehouse, area
+):
     path = write(tmp_path, "x.csv", [HEADER, *GOOD_ROWS])
     with pytest.raises(DropError, match="not an ISO 3166 alpha-2"):
         run(path, warehouse, area, member_state="Spain")
-    with pytest.raises(DropError, match="is not a TLP marking"):
-        run(path, warehouse, area, marking="secret")
-    with pytest.raises(DropError, match="period"):
-        run(path, warehouse, area, period="last spring")
+    secret = run(path, warehouse, area, marking="secret")
+    assert (secret.status, secret.rejection_code, secret.marking) == (
+        "rejected",
+        "bad_metadata",
+        "red",
+    )
+    assert "is not a TLP marking" in secret.reason
+    broken = write(tmp_path, "y.csv", [HEADER, *GOOD_ROWS], sidecar=None)
+    broken.with_name("y.csv.meta.json").write_text("{not json")
+    outcome = ingest(
+        DropRequest(path=broken, member_state="ES"), warehouse=warehouse, area=area, today=TODAY
+    )
+    assert (outcome.status, outcome.rejection_code) == ("rejected", "bad_sidecar")
+    assert area.archive_path(outcome.sha256).is_file()  # archived before the sidecar was read
+    # a rejected file may be sent again, corrected: it is not a duplicate
+    broken.with_name("y.csv.meta.json").write_text('{"period": "2025"}')
+    again = ingest(
+        DropRequest(path=broken, member_state="ES"), warehouse=warehouse, area=area, today=TODAY
+    )
+    assert again.status == "accepted"
+
+
+def test_duplicates_are_judged_within_one_senders_drops(tmp_path, warehouse, area):
+    path = write(tmp_path, "shared.csv", [HEADER, *GOOD_ROWS])
+    first = run(path, warehouse, area)
+    other_state = ingest(
+        DropRequest(path=path, member_state="NL"), warehouse=warehouse, area=area, today=TODAY
+    )
+    assert first.status == "accepted" and other_state.status == "accepted"
+    assert other_state.duplicate_of is None
+
+
+def test_a_retried_drop_returns_its_recorded_outcome(tmp_path, warehouse, area):
+    path = write(tmp_path, "retry.csv", [HEADER, *GOOD_ROWS])
+    request = DropRequest(path=path, member_state="ES", drop_id="es-20261125T090000-0123abcd")
+    first = ingest(request, warehouse=warehouse, area=area, today=TODAY)
+    second = ingest(request, warehouse=warehouse, area=area, today=TODAY)
+    assert (second.drop_id, second.status, second.rows_accepted) == (first.drop_id, "accepted", 3)
+    assert query(warehouse, "select count(*) from audit.drops") == [(1,)]
+    assert query(warehouse, "select count(*) from raw.drop_seizures") == [(3,)]
+    with pytest.raises(DropError, match="drop id"):
+        ingest(replace(request, drop_id="../../etc"), warehouse=warehouse, area=area, today=TODAY)
 
 
 def test_a_failing_quality_gate_quarantines_every_row_and_loads_nothing(tmp_path, warehouse, area):
@@ -314,3 +355,12 @@ def test_file_names_are_metadata_only(tmp_path, warehouse, area):
     ]
     with duckdb.connect(":memory:") as con:  # the name never became SQL either
         assert con.execute("select 1").fetchone() == (1,)
+
+
+def test_repeated_extra_headers_keep_every_cell(tmp_path, warehouse, area):
+    path = write(
+        tmp_path, "notes.csv", [f"{HEADER},note,note", *(f"{row},a,b" for row in GOOD_ROWS)]
+    )
+    run(path, warehouse, area)
+    (extra,) = query(warehouse, "select extra_values from raw.drop_seizures where row_number = 1")
+    assert json.loads(extra[0]) == {"note": "a", "note (2)": "b"}

@@ -102,13 +102,13 @@ def test_the_same_bytes_under_a_new_name_are_a_duplicate(landing):
 def test_drops_flow_into_the_marts_and_only_current_drops_count(landing):
     settings, defs, instance, incoming = landing
     sidecar = '{"period": "2025-Q1", "marking": "TLP:AMBER"}'
-    first = drop_file(incoming, "q1.csv", [HEADER, *ROWS])
-    first.with_name("q1.csv.meta.json").write_text(sidecar)
-    tick(defs, instance, settings)
-    corrected = drop_file(incoming, "q1-corrected.csv", [HEADER, ROWS[0]])
-    corrected.with_name("q1-corrected.csv.meta.json").write_text(sidecar)
-    os.utime(corrected, (time.time() - 30, time.time() - 30))
-    tick(defs, instance, settings)
+    for name, rows, age in (("q1.csv", ROWS, 60), ("q1-corrected.csv", ROWS[:1], 30)):
+        path = drop_file(incoming, name, [HEADER, *rows])
+        meta = path.with_name(name + ".meta.json")
+        meta.write_text(sidecar)
+        for settled in (path, meta):  # both settled, the correction sent later
+            os.utime(settled, (time.time() - age, time.time() - age))
+        assert len(tick(defs, instance, settings)) == 1
 
     result = defs.resolve_job_def(NIGHTLY_JOB).execute_in_process(
         instance=instance, raise_on_error=False
@@ -134,3 +134,36 @@ def test_drops_flow_into_the_marts_and_only_current_drops_count(landing):
         (drops_visible,) = con.execute("select count(*) from audit.drops").fetchone()
     assert "marts.fct_seizure" not in tables  # a CLEAR copy never holds AMBER drop data
     assert drops_visible == 0
+
+
+def test_the_landing_area_skips_partial_uploads_foreign_folders_and_fresh_sidecars(tmp_path):
+    from extra_pipeline.defs.drops import pending_drops
+    from extra_pipeline.drops.ingest import DropArea
+
+    area = DropArea(tmp_path / "drops")
+    nl = area.incoming / "NL"
+    nl.mkdir(parents=True)
+    ready = drop_file(nl, "ready.csv", [HEADER, *ROWS])
+    drop_file(nl, "upload.csv.part", [HEADER, *ROWS])
+    late = drop_file(nl, "late.csv", [HEADER, *ROWS])
+    late.with_name("late.csv.meta.json").write_text('{"marking": "TLP:RED"}')  # just arrived
+    (area.incoming / "tmp").mkdir()
+    drop_file(area.incoming / "tmp", "x.csv", [HEADER])
+
+    pending, skipped = pending_drops(area, settle_seconds=5)
+    assert [d.path for d in pending] == [ready]
+    assert pending[0].member_state == "NL"
+    assert any(s.startswith("tmp/") for s in skipped)
+
+
+def test_a_file_replaced_under_the_same_name_stays_for_the_next_pickup(tmp_path):
+    from extra_pipeline.drops.ingest import file_sha256, remove_from_landing
+
+    path = tmp_path / "drop.csv"
+    path.write_text("first\n")
+    original = file_sha256(path)
+    path.write_text("second, sent later\n")
+    remove_from_landing(path, original)
+    assert path.read_text() == "second, sent later\n"
+    remove_from_landing(path, file_sha256(path))
+    assert not path.exists()

@@ -498,7 +498,14 @@ def test_audit_rows_are_published_only_at_the_level_of_what_they_describe(
         with duckdb.connect(str(published / f"{level}.duckdb"), read_only=True) as con:
             return {row[0] for row in con.execute(sql).fetchall()}
 
+    with warehouse.connect() as con:
+        con.execute("update audit.drops set superseded_by = 'es-amber' where drop_id = 'es-open'")
+    publish(warehouse, published)
     assert visible("clear", "select drop_id from audit.drops") == {"es-open"}
+    assert visible("clear", "select superseded_by from audit.drops") == {None}
+    assert visible("amber", "select superseded_by from audit.drops where drop_id = 'es-open'") == {
+        "es-amber"
+    }
     assert visible("clear", "select drop_id from audit.quarantine") == {"es-open"}
     assert visible("clear", "select table_name from audit.table_markings") == {"marts.open_data"}
     assert visible("amber", "select drop_id from audit.quarantine") == {"es-open", "es-amber"}

@@ -3,16 +3,19 @@ area, and the job that ingests one drop (the same code `extra drops ingest` runs
 
 import hashlib
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 
+from extra_pipeline.defs.checks import check_rows
 from extra_pipeline.defs.resources import DropsResource
 from extra_pipeline.drops.ingest import (
     SIDECAR_SUFFIX,
     DropArea,
     DropRequest,
+    file_sha256,
     ingest,
     normalise_member_state,
     remove_from_landing,
@@ -92,8 +95,13 @@ def drops(
         limits=drop_area.limits(),
         gate=gate,
     )
+    if gate_results:
+        warehouse.append_rows(
+            "audit.check_results",
+            check_rows(suites[outcome.dataset], DROPS_KEY, gate_results[-1], context.run.run_id),
+        )
     if config.remove_after:
-        remove_from_landing(path)
+        remove_from_landing(path, outcome.sha256)
     context.log.info(
         f"{outcome.drop_id}: {outcome.status}, {outcome.rows_accepted:,} of {outcome.rows_received:,} rows accepted"
     )
@@ -147,31 +155,57 @@ def landing_key(member_state: str, path: Path, sha256: str) -> str:
     return f"{member_state.lower()}-{when}-{salt}"
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
+#: names an uploader uses while a transfer is still running
+PARTIAL_SUFFIXES = (".part", ".filepart", ".partial", ".tmp", ".crdownload")
 
 
-def pending_files(area: DropArea, *, settle_seconds: float) -> list[tuple[str, Path]]:
-    """Files waiting in `incoming/<CC>/`, oldest first: not sidecars, not hidden, settled."""
+@dataclass(frozen=True)
+class PendingDrop:
+    member_state: str
+    path: Path
+    key: str  # the drop id, also the partition and run key
+
+
+def pending_drops(area: DropArea, *, settle_seconds: float) -> tuple[list[PendingDrop], list[str]]:
+    """Files waiting in `incoming/<CC>/`, oldest first, and why any were left alone.
+
+    A file is taken once it and its sidecar have both been still for `settle_seconds`; hidden
+    files, sidecars and partial uploads are not drops; a folder that is not a country code, or
+    a file that cannot be read, is reported and skipped without holding up the others.
+    """
     if not area.incoming.is_dir():
-        return []
+        return [], []
     now = time.time()
-    found = []
+    found: list[tuple[int, PendingDrop]] = []
+    skipped: list[str] = []
     for folder in sorted(p for p in area.incoming.iterdir() if p.is_dir()):
+        try:
+            member_state = normalise_member_state(folder.name)
+        except ValueError as error:
+            skipped.append(f"{folder.name}/: {error}")
+            continue
         for path in sorted(folder.iterdir()):
+            name = path.name
             if (
-                not path.is_file()
-                or path.name.startswith(".")
-                or path.name.endswith(SIDECAR_SUFFIX)
-                or now - path.stat().st_mtime < settle_seconds
+                name.startswith(".")
+                or name.endswith(SIDECAR_SUFFIX)
+                or name.lower().endswith(PARTIAL_SUFFIXES)
             ):
                 continue
-            found.append((folder.name, path))
-    return sorted(found, key=lambda item: item[1].stat().st_mtime_ns)
+            try:
+                if not path.is_file():
+                    continue
+                sidecar = path.with_name(name + SIDECAR_SUFFIX)
+                changed = max(
+                    path.stat().st_mtime, sidecar.stat().st_mtime if sidecar.exists() else 0
+                )
+                if now - changed < settle_seconds:
+                    continue
+                key = landing_key(member_state, path, file_sha256(path))
+                found.append((path.stat().st_mtime_ns, PendingDrop(member_state, path, key)))
+            except OSError as error:  # unreadable, or gone since listed: the others go on
+                skipped.append(f"{folder.name}/{name}: {error.strerror or error}")
+    return [drop for _, drop in sorted(found, key=lambda item: item[0])], skipped
 
 
 @dg.sensor(
@@ -184,33 +218,28 @@ def drop_sensor(context: dg.SensorEvaluationContext, drop_area: DropsResource) -
     """One run per new file (run key = drop id: a re-tick launches nothing)."""
     area = drop_area.area()
     known = set(context.instance.get_dynamic_partitions(drop_partitions.name))
-    requests, new_keys, skipped = [], [], []
-    for folder, path in pending_files(area, settle_seconds=drop_area.settle_seconds):
-        try:
-            member_state = normalise_member_state(folder)
-        except ValueError as error:
-            skipped.append(f"{folder}/{path.name}: {error}")
-            continue
-        key = landing_key(member_state, path, file_sha256(path))
-        if key in known:
+    pending, skipped = pending_drops(area, settle_seconds=drop_area.settle_seconds)
+    requests, new_keys = [], []
+    for drop in pending:
+        if drop.key in known:
             continue  # already requested on an earlier tick (run key = drop id, too)
-        new_keys.append(key)
+        new_keys.append(drop.key)
         requests.append(
             dg.RunRequest(
-                run_key=key,
-                partition_key=key,
+                run_key=drop.key,
+                partition_key=drop.key,
                 run_config=dg.RunConfig(
                     ops={
                         DROPS_KEY.to_python_identifier(): DropFileConfig(
-                            path=str(path), member_state=member_state
+                            path=str(drop.path), member_state=drop.member_state
                         )
                     }
                 ),
-                tags={"extra/member_state": member_state, "extra/file": path.name[:200]},
+                tags={"extra/member_state": drop.member_state, "extra/file": drop.path.name[:200]},
             )
         )
     for message in skipped:
-        context.log.warning(f"not a member-state folder, left alone: {message}")
+        context.log.warning(f"left in the landing area: {message}")
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[drop_partitions.build_add_request(new_keys)]

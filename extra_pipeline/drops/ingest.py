@@ -17,6 +17,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ from extra_pipeline.warehouse import WarehouseResource, quote_ident, record_mark
 DEFAULT_DROP_MARKING = Marking.AMBER
 DEFAULT_LIMITS = Limits()
 SIDECAR_SUFFIX = ".meta.json"
+_DROP_ID = re.compile(r"^[a-z]{2}-\d{8}T\d{6}-[0-9a-f]{8}$")
 _PERIOD = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$")
 
 
@@ -87,7 +89,10 @@ class Sidecar:
                 "bad_sidecar", f"{path.name} has unknown keys: {', '.join(sorted(unknown))}"
             )
         text = {k: (str(v) if v is not None else None) for k, v in raw.items() if k != "synthetic"}
-        return cls(**text, synthetic=bool(raw.get("synthetic", False)))
+        synthetic = raw.get("synthetic", False)
+        if isinstance(synthetic, str):
+            synthetic = synthetic.strip().lower() in ("true", "yes", "1")
+        return cls(**text, synthetic=bool(synthetic))
 
 
 @dataclass(frozen=True)
@@ -192,8 +197,10 @@ def resolve_request(request: DropRequest) -> DropRequest:
 
 
 def new_drop_id(member_state: str, sha256: str, received_at: datetime) -> str:
-    """`es-20261125T101500-1a2b3c4d`: readable, sortable, unique per state, time and content."""
-    return f"{member_state.lower()}-{received_at.strftime('%Y%m%dT%H%M%S')}-{sha256[:8]}"
+    """`es-20261125T101500-1a2b3c4d`: readable and sortable; the suffix hashes the content
+    and the exact receipt time, so the same file sent twice in one second gets two ids."""
+    salt = hashlib.sha256(f"{sha256}/{received_at.isoformat()}".encode()).hexdigest()[:8]
+    return f"{member_state.lower()}-{received_at.strftime('%Y%m%dT%H%M%S')}-{salt}"
 
 
 def raw_table(dataset: str) -> str:
@@ -214,37 +221,59 @@ def ingest(
     """Ingest one file (see the module docstring for the guarantees)."""
     contracts = contracts if contracts is not None else load_contracts()
     received_at = received_at or datetime.now(UTC)
-    request = resolve_request(request)
-    if request.dataset is not None and request.dataset not in contracts:
-        raise DropError(
-            f"dataset {request.dataset!r} has no contract (known: {', '.join(sorted(contracts))})"
-        )
+    member_state = normalise_member_state(request.member_state)  # the handover itself: an error
+    if request.drop_id is not None and not _DROP_ID.match(request.drop_id):
+        raise DropError(f"drop id {request.drop_id!r} is not of the form cc-YYYYMMDDTHHMMSS-hex")
 
     # 1. The original bytes are safe before anything else happens to them.
     sha, size, archived = area.archive_file(request.path)
-    drop_id = request.drop_id or new_drop_id(request.member_state, sha, received_at)
+    drop_id = request.drop_id or new_drop_id(member_state, sha, received_at)
+    with warehouse.connect() as con:
+        stored = _stored_outcome(con, drop_id)
+    if stored is not None:
+        return stored  # a retried run of a drop already recorded: the same answer, nothing new
     base = DropOutcome(
         drop_id=drop_id,
-        member_state=request.member_state,
+        member_state=member_state,
         dataset=request.dataset,
         file_name=request.path.name,
         sha256=sha,
         bytes=size,
         status="rejected",
         period=request.period,
-        marking=parse_marking(request.marking).slug,
+        marking=Marking.RED.slug,  # until what the sender said is known to be valid
         received_at=received_at.isoformat(),
         synthetic=request.synthetic,
     )
+    # What the sender said (sidecar, flags) is part of the drop: if it is wrong, the drop is
+    # rejected and recorded, never silently dropped.
+    try:
+        request = resolve_request(replace(request, member_state=member_state))
+        if request.dataset is not None and request.dataset not in contracts:
+            raise DropError(
+                f"dataset {request.dataset!r} has no contract (known: {', '.join(sorted(contracts))})"
+            )
+    except (DropRejected, DropError) as error:
+        code = error.code if isinstance(error, DropRejected) else "bad_metadata"
+        outcome = replace(base, reason=str(error), rejection_code=code)
+        return _finish(outcome, warehouse, area, request, None, None)
+    base = replace(
+        base, dataset=request.dataset, period=request.period,
+        marking=parse_marking(request.marking).slug, synthetic=request.synthetic,
+    )  # fmt: skip
+
     with warehouse.connect() as con:
+        # Duplicates are judged within the sender's own drops, against drops that loaded rows:
+        # a rejected file may be sent again, and one state never learns what another sent.
         earlier = con.execute(
-            "select drop_id from audit.drops where sha256 = ? and status <> 'duplicate' "
-            "order by received_at limit 1",
-            [sha],
+            "select drop_id, marking from audit.drops where sha256 = ? and member_state = ? "
+            "and status in ('accepted', 'partial') order by received_at limit 1",
+            [sha, member_state],
         ).fetchone()
     if earlier:
         outcome = replace(
             base, status="duplicate", duplicate_of=earlier[0],
+            marking=highest([base.marking, earlier[1]]).slug,
             reason=f"the same bytes were received before as drop {earlier[0]}: nothing new was loaded",
         )  # fmt: skip
         return _finish(outcome, warehouse, area, request, None, None)
@@ -329,6 +358,27 @@ def ingest(
     return _finish(outcome, warehouse, area, request, accepted, quarantine, contract=contract)
 
 
+def _stored_outcome(con: Any, drop_id: str) -> DropOutcome | None:
+    """The outcome already recorded for `drop_id`, if any."""
+    row = con.execute(
+        "select member_state, dataset, file_name, sha256, bytes, status, period, marking, "
+        "received_at, rows_received, rows_accepted, rows_quarantined, reason, rejection_code, "
+        "duplicate_of, synthetic, format, encoding from audit.drops where drop_id = ?",
+        [drop_id],
+    ).fetchone()
+    if row is None:
+        return None
+    (state, dataset, name, sha, size, status, period, marking, received, received_rows,
+     accepted, quarantined, reason, code, duplicate_of, synthetic, fmt, encoding) = row  # fmt: skip
+    return DropOutcome(
+        drop_id=drop_id, member_state=state, dataset=dataset, file_name=name, sha256=sha,
+        bytes=size, status=status, period=period, marking=marking, received_at=str(received),
+        rows_received=received_rows, rows_accepted=accepted, rows_quarantined=quarantined,
+        reason=reason or "", rejection_code=code, duplicate_of=duplicate_of, synthetic=synthetic,
+        format=fmt, encoding=encoding,
+    )  # fmt: skip
+
+
 def _quarantine_rows(drop_id: str, table: RawTable, issues: pd.DataFrame) -> pd.DataFrame:
     """Quarantine records: one per broken rule, with the row as sent (by the file's headers)."""
     frames = []
@@ -379,7 +429,7 @@ def _accepted_rows(
         # Unknown columns are kept aside as JSON, keyed by the sender's header: never identifiers.
         positions = list(extras)
         kept = table.rows.loc[frame.index, [f"c{p}" for p in positions]]
-        names = [extras[p] for p in positions]
+        names = _unique_names([extras[p] for p in positions])
         frame["extra_values"] = [
             json.dumps(dict(zip(names, values, strict=True)), ensure_ascii=False)
             for values in kept.itertuples(index=False)
@@ -387,6 +437,16 @@ def _accepted_rows(
     else:
         frame["extra_values"] = None
     return frame.reset_index(drop=True)
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    """`note, note` -> `note, note (2)`: a repeated extra header must not overwrite a cell."""
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return unique
 
 
 def _finish(
@@ -471,11 +531,27 @@ def drop_tables_ddl(contracts: Mapping[str, Contract] | None = None) -> dict[str
     return {raw_table(c.dataset): raw_table_ddl(c) for c in contracts.values()}
 
 
-def remove_from_landing(path: Path) -> None:
-    """Once archived and recorded, the file (and its sidecar) leave the landing area."""
+def remove_from_landing(path: Path, sha256: str) -> None:
+    """Once archived and recorded, the file (and its sidecar) leave the landing area, unless
+    the sender has meanwhile replaced it under the same name: that new file stays for the
+    next pickup."""
+    try:
+        if file_sha256(path) != sha256:
+            return
+    except FileNotFoundError:
+        return
     for candidate in (path, path.with_name(path.name + SIDECAR_SUFFIX)):
-        if candidate.exists():
+        with suppress(FileNotFoundError):
             candidate.unlink()
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def copy_to_landing(source: Path, area: DropArea, member_state: str) -> Path:

@@ -48,6 +48,7 @@ class DropRejected(Exception):
             "missing_columns",    # a required contract column has no header
             "unknown_dataset",    # no contract matches, and none was named
             "bad_sidecar",        # the <file>.meta.json is not valid
+            "bad_metadata",       # the period, marking or dataset given for the file is not valid
         }
     )  # fmt: skip
 
