@@ -100,7 +100,9 @@ def drops(
             "audit.check_results",
             check_rows(suites[outcome.dataset], DROPS_KEY, gate_results[-1], context.run.run_id),
         )
-    if config.remove_after:
+    landing = drop_area.area().incoming.resolve()
+    if config.remove_after and path.resolve().is_relative_to(landing):
+        # only the landing area is ours to tidy: a file named from elsewhere is left alone
         remove_from_landing(path, outcome.sha256)
     context.log.info(
         f"{outcome.drop_id}: {outcome.status}, {outcome.rows_accepted:,} of {outcome.rows_received:,} rows accepted"
