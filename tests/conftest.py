@@ -13,6 +13,7 @@ from pytest_httpserver import HTTPServer
 from extra_pipeline.definitions import NIGHTLY_JOB, build_definitions
 from extra_pipeline.drops.contracts import Contract, load_contracts
 from extra_pipeline.settings import PROJECT_ROOT, Settings
+from extra_pipeline.warehouse import WarehouseResource
 
 #: the real public data shipped beside the checkout (read independently of the connectors)
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
@@ -83,3 +84,9 @@ def contracts() -> dict[str, Contract]:
 @pytest.fixture(scope="session")
 def seizures(contracts: dict[str, Contract]) -> Contract:
     return contracts["seizures"]
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> WarehouseResource:
+    """A fresh DuckDB working file in a temporary folder."""
+    return WarehouseResource(path=str(tmp_path / "warehouse" / "extra.duckdb"))

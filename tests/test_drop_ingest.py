@@ -25,11 +25,6 @@ GOOD_ROWS = [
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path) -> WarehouseResource:
-    return WarehouseResource(path=str(tmp_path / "warehouse" / "extra.duckdb"))
-
-
-@pytest.fixture
 def area(tmp_path: Path) -> DropArea:
     return DropArea(tmp_path / "drops")
 
@@ -45,7 +40,9 @@ def write(
     return path
 
 
-def run(path: Path, warehouse: WarehouseResource, area: DropArea, **request) -> object:
+def run(
+    path: Path, warehouse: WarehouseResource, area: DropArea, *, gate=None, **request
+) -> object:
     request.setdefault("member_state", "ES")
     return ingest(
         DropRequest(path=path, **request),
@@ -53,6 +50,7 @@ def run(path: Path, warehouse: WarehouseResource, area: DropArea, **request) -> 
         area=area,
         today=TODAY,
         received_at=datetime(2026, 11, 25, 9, 0, tzinfo=UTC),
+        gate=gate,
     )
 
 
@@ -305,13 +303,7 @@ def test_a_failing_quality_gate_quarantines_every_row_and_loads_nothing(tmp_path
         return validate_frame(suite, frame)
 
     path = write(tmp_path, "big.csv", [HEADER, *GOOD_ROWS])
-    outcome = ingest(
-        DropRequest(path=path, member_state="ES"),
-        warehouse=warehouse,
-        area=area,
-        today=TODAY,
-        gate=gate,
-    )
+    outcome = run(path, warehouse, area, gate=gate)
     assert outcome.status == "rejected" and outcome.rejection_code == "failed_expectations"
     assert (outcome.rows_received, outcome.rows_accepted, outcome.rows_quarantined) == (3, 0, 3)
     assert query(warehouse, "select distinct rule from audit.quarantine") == [("expectations",)]
@@ -334,13 +326,7 @@ def test_every_shipped_drop_suite_passes_on_a_clean_drop(tmp_path, warehouse, ar
         return verdicts[-1]
 
     path = write(tmp_path, "ok.csv", [HEADER, *GOOD_ROWS])
-    outcome = ingest(
-        DropRequest(path=path, member_state="ES"),
-        warehouse=warehouse,
-        area=area,
-        today=TODAY,
-        gate=gate,
-    )
+    outcome = run(path, warehouse, area, gate=gate)
     assert outcome.status == "accepted"
     assert verdicts and verdicts[0].success, [o for o in verdicts[0].failed]
 

@@ -29,11 +29,6 @@ AUDIT_TABLES = {
 }
 
 
-@pytest.fixture
-def warehouse(tmp_path: Path) -> WarehouseResource:
-    return WarehouseResource(path=str(tmp_path / "state" / "warehouse.duckdb"))
-
-
 def rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
     return con.execute(sql).fetchall()
 
