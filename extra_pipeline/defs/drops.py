@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from extra_pipeline.defs.checks import check_rows
 from extra_pipeline.defs.resources import DropsResource
@@ -20,7 +21,7 @@ from extra_pipeline.drops.ingest import (
     normalise_member_state,
     remove_from_landing,
 )
-from extra_pipeline.quality import GreatExpectationsResource, Suite, load_suites
+from extra_pipeline.quality import GreatExpectationsResource, Suite, SuiteResult, load_suites
 from extra_pipeline.warehouse import WRITER_POOL, WarehouseResource
 
 DROPS_KEY = dg.AssetKey(["raw", "drops"])
@@ -75,7 +76,7 @@ def drops(
     suites = drop_suites()
     gate_results = []
 
-    def gate(dataset: str, frame):
+    def gate(dataset: str, frame: pd.DataFrame) -> SuiteResult:
         result = great_expectations.validate(suites[dataset], frame)
         gate_results.append(result)
         return result
