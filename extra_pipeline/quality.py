@@ -1,8 +1,10 @@
 """Great Expectations 1.x, behind one thin resource.
 
 Suites are JSON files in `expectations/`, one per dataset; `meta.table` names the warehouse
-table the suite guards. The engine choice lives here alone: today GX's pandas engine on an
-ephemeral context with a whole-DataFrame batch (sources are tens of thousands of rows).
+table the suite guards. The engine choice lives here alone: GX's pandas engine on an ephemeral context with a
+whole-DataFrame batch for source tables (tens of thousands of rows), and GX's SQL engine
+on DuckDB for member-state drops (millions of rows, checked in place; see
+`validate_table`).
 GX is imported on first use, never when the definitions load: the import costs seconds.
 
 A gate that cannot run its expectations must not pass: any expectation that raised inside
@@ -102,39 +104,71 @@ def _context() -> Any:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    _register_duckdb_datasource()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return context
 
 
 def validate_frame(suite: Suite, frame: pd.DataFrame) -> SuiteResult:
-    """Run `suite` on `frame` with GX's pandas engine."""
-    import great_expectations as gx
-
+    """Run `suite` on `frame` with GX's pandas engine (tables the size of one source)."""
     with _GX_LOCK:
         context = _context()
-        name = f"{suite.name}"
-        with suppress(Exception):  # not there yet: GX raises its own not-found error types
-            context.suites.delete(name)
-        try:
-            gx_suite = context.suites.add(gx.ExpectationSuite(**suite.spec))
-        except Exception as error:
-            raise QualityError(
-                f"expectations/{suite.path.name}: GX cannot load the suite: {error}"
-            ) from error
-        if len(gx_suite.expectations) != suite.expectation_count:
-            # GX logs and drops an expectation type it does not know; a gate must not shrink.
-            known = {e.expectation_type for e in gx_suite.expectations}
-            lost = sorted({e["type"] for e in suite.spec["expectations"]} - known)
-            raise QualityError(
-                f"expectations/{suite.path.name}: GX does not know {', '.join(lost) or 'an expectation'}"
-            )
-        source = context.data_sources.add_or_update_pandas(f"frames_{name}")
-        asset = source.add_dataframe_asset(name)
+        gx_suite = _register_suite(context, suite)
+        source = context.data_sources.add_or_update_pandas(f"frames_{suite.name}")
+        asset = source.add_dataframe_asset(suite.name)
         batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(
             batch_parameters={"dataframe": _gx_friendly(frame)}
         )
         result = batch.validate(gx_suite)
+    return _suite_result(suite, result)
+
+
+def validate_table(suite: Suite, database: Path, table: str) -> SuiteResult:
+    """Run `suite` on `table` of the DuckDB file `database` with GX's SQL engine: the
+    expectations become SQL that DuckDB answers in place, so a million-row drop is checked
+    without ever becoming a DataFrame. The file must not be open elsewhere in this process
+    with another configuration; GX's connection is closed before this returns."""
+    name = f"duckdb_{suite.name}"
+    with _GX_LOCK:
+        context = _context()
+        gx_suite = _register_suite(context, suite)
+        source = context.data_sources.add_or_update_extra_duckdb(
+            name, connection_string=f"duckdb:///{database}"
+        )
+        try:
+            asset = source.add_table_asset(suite.name, table_name=table)
+            result = asset.add_batch_definition_whole_table("whole").get_batch().validate(gx_suite)
+        finally:
+            _close(source)
+            context.data_sources.delete(name)
+    return _suite_result(suite, result)
+
+
+def _register_suite(context: Any, suite: Suite) -> Any:
+    """`suite` as a GX suite in the context, replacing an earlier copy; it must keep every
+    expectation (GX logs and drops a type it does not know: a gate must not shrink)."""
+    import great_expectations as gx
+
+    with suppress(Exception):  # not there yet: GX raises its own not-found error types
+        context.suites.delete(suite.name)
+    try:
+        gx_suite = context.suites.add(gx.ExpectationSuite(**suite.spec))
+    except Exception as error:
+        raise QualityError(
+            f"expectations/{suite.path.name}: GX cannot load the suite: {error}"
+        ) from error
+    if len(gx_suite.expectations) != suite.expectation_count:
+        known = {e.expectation_type for e in gx_suite.expectations}
+        lost = sorted({e["type"] for e in suite.spec["expectations"]} - known)
+        raise QualityError(
+            f"expectations/{suite.path.name}: GX does not know {', '.join(lost) or 'an expectation'}"
+        )
+    return gx_suite
+
+
+def _suite_result(suite: Suite, result: Any) -> SuiteResult:
+    """GX's validation result in the shape the checks and `audit.check_results` use."""
     outcomes = []
     for item in result.results:
         config = item.expectation_config
@@ -166,6 +200,18 @@ def validate_frame(suite: Suite, frame: pd.DataFrame) -> SuiteResult:
     )
 
 
+def _close(source: Any) -> None:
+    """Release every connection GX holds on the DuckDB file, so the caller can reopen it."""
+    engine = source.execution_engine
+    if engine is not None:
+        if engine._connection is not None:  # our persistent connection (see _DuckDBEngine)
+            engine._connection.close()
+            engine._connection = None
+        engine.engine.dispose()
+    if source._engine is not None:
+        source._engine.dispose()
+
+
 def _raised(info: dict[str, Any] | None) -> str | None:
     """The message of an exception GX caught while evaluating, in either of its shapes:
     flat (`raised_exception` at the top) or nested per metric (GX 1.24)."""
@@ -190,6 +236,38 @@ def _gx_friendly(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**converted) if converted else frame
 
 
+@cache
+def _register_duckdb_datasource() -> None:
+    """Teach GX a `extra_duckdb` data source whose SQL engine keeps one connection open.
+
+    GX's SQL engine opens a connection per query and reads the result after closing it;
+    only for a fixed list of dialects (SQLite, SQL Server...) does it keep one open, and
+    DuckDB is not on it, so results vanish with the connection. Subclassing the engine's
+    `get_connection` (GX's own extension point for data sources) keeps one connection for
+    the validation's lifetime; `validate_table` closes it.
+    """
+    from collections.abc import Iterator
+    from contextlib import contextmanager
+    from typing import Literal
+
+    from great_expectations.datasource.fluent.sql_datasource import SQLDatasource
+    from great_expectations.execution_engine import SqlAlchemyExecutionEngine
+
+    class _DuckDBEngine(SqlAlchemyExecutionEngine):
+        @contextmanager
+        def get_connection(self) -> Iterator[Any]:
+            if self._connection is None:
+                self._connection = self.engine.connect()
+            yield self._connection
+
+    class ExtraDuckDBDatasource(SQLDatasource):
+        type: Literal["extra_duckdb"] = "extra_duckdb"
+
+        @property
+        def execution_engine_type(self) -> type[SqlAlchemyExecutionEngine]:
+            return _DuckDBEngine
+
+
 class GreatExpectationsResource(dg.ConfigurableResource):
     """Runs the suites in `expectations/` (or another folder, for tests)."""
 
@@ -200,3 +278,6 @@ class GreatExpectationsResource(dg.ConfigurableResource):
 
     def validate(self, suite: Suite, frame: pd.DataFrame) -> SuiteResult:
         return validate_frame(suite, frame)
+
+    def validate_table(self, suite: Suite, database: Path, table: str) -> SuiteResult:
+        return validate_table(suite, database, table)

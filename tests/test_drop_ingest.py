@@ -6,11 +6,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 import pytest
 
 from extra_pipeline.drops.ingest import DropArea, DropError, DropRequest, ingest
-from extra_pipeline.quality import Suite, load_suites, validate_frame
+from extra_pipeline.quality import Suite, load_suites, validate_table
 from extra_pipeline.warehouse import WarehouseResource
 
 HEADER = (
@@ -299,8 +298,8 @@ def test_a_failing_quality_gate_quarantines_every_row_and_loads_nothing(tmp_path
     )
     (suite,) = load_suites(strict.parent)
 
-    def gate(dataset: str, frame: pd.DataFrame):
-        return validate_frame(suite, frame)
+    def gate(dataset: str, database: Path, table: str):
+        return validate_table(suite, database, table)
 
     path = write(tmp_path, "big.csv", [HEADER, *GOOD_ROWS])
     outcome = run(path, warehouse, area, gate=gate)
@@ -321,8 +320,8 @@ def test_every_shipped_drop_suite_passes_on_a_clean_drop(tmp_path, warehouse, ar
     assert set(suites) == {"raw.drop_seizures", "raw.drop_criminal_networks"}
     verdicts = []
 
-    def gate(dataset: str, frame: pd.DataFrame):
-        verdicts.append(validate_frame(suites[f"raw.drop_{dataset}"], frame))
+    def gate(dataset: str, database: Path, table: str):
+        verdicts.append(validate_table(suites[f"raw.drop_{dataset}"], database, table))
         return verdicts[-1]
 
     path = write(tmp_path, "ok.csv", [HEADER, *GOOD_ROWS])

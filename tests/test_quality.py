@@ -8,9 +8,11 @@ these tests fail loudly instead of the blocking checks quietly changing meaning.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -24,6 +26,7 @@ from extra_pipeline.quality import (
     _gx_friendly,
     load_suites,
     validate_frame,
+    validate_table,
 )
 from extra_pipeline.warehouse import SCHEMAS
 
@@ -100,16 +103,36 @@ def outcome(
     return matches[0]
 
 
-# --- the canary --------------------------------------------------------------------------------
+# --- the canary, on both engines ------------------------------------------------------------
+
+Validate = Callable[[Suite, pd.DataFrame], SuiteResult]
 
 
-def test_gx_canary_exact_outcomes(tmp_path: Path) -> None:
+@pytest.fixture(params=["pandas", "duckdb"])
+def validate(request: pytest.FixtureRequest, tmp_path: Path) -> Validate:
+    """GX's pandas engine on the frame, or its SQL engine on the frame saved as a DuckDB
+    table (how drops are gated): the canary must read the same on both."""
+    if request.param == "pandas":
+        return validate_frame
+    databases = iter(range(1_000))
+
+    def on_duckdb(suite: Suite, data: pd.DataFrame) -> SuiteResult:
+        path = tmp_path / f"gate-{next(databases)}.duckdb"
+        with duckdb.connect(str(path)) as con:
+            con.register("data", data)
+            con.execute("create table checked as select * from data")
+        return validate_table(suite, path, "checked")
+
+    return on_duckdb
+
+
+def test_gx_canary_exact_outcomes(tmp_path: Path, validate: Validate) -> None:
     write_suite(tmp_path, "canary", CANARY)
     suite = one_suite(tmp_path)
     assert suite.table == "raw.canary"
     assert suite.expectation_count == len(CANARY)
 
-    result = validate_frame(suite, frame())
+    result = validate(suite, frame())
 
     assert result.suite == "canary"
     assert result.success is False
@@ -162,28 +185,30 @@ def test_gx_canary_exact_outcomes(tmp_path: Path) -> None:
     assert all("batch_id" not in json.loads(o.kwargs) for o in result.outcomes)
 
 
-def test_gx_canary_all_passing_suite_passes(tmp_path: Path) -> None:
+def test_gx_canary_all_passing_suite_passes(tmp_path: Path, validate: Validate) -> None:
     # the canary without its two failing expectations
     passing = CANARY[2:]
     write_suite(tmp_path, "passing", passing)
-    result = validate_frame(one_suite(tmp_path), frame())
+    result = validate(one_suite(tmp_path), frame())
     assert result.success is True
     assert result.failed == []
     assert len(result.outcomes) == len(passing) == len(CANARY) - 2
 
 
-def test_validating_the_same_suite_twice_gives_the_same_result(tmp_path: Path) -> None:
+def test_validating_the_same_suite_twice_gives_the_same_result(
+    tmp_path: Path, validate: Validate
+) -> None:
     write_suite(tmp_path, "canary", CANARY)
     suite = one_suite(tmp_path)
-    first = validate_frame(suite, frame())
+    first = validate(suite, frame())
     changed = frame().assign(score=[1.0, 2.0, 3.0, 4.0])
-    second = validate_frame(suite, changed)  # a new frame, not a cached batch
-    third = validate_frame(suite, frame())
+    second = validate(suite, changed)  # a new frame, not a cached batch
+    third = validate(suite, frame())
     assert outcome(second, "expect_column_values_to_be_between", "score").success is True
     assert sorted(first.outcomes, key=repr) == sorted(third.outcomes, key=repr)
 
 
-def test_missing_column_never_passes(tmp_path: Path) -> None:
+def test_missing_column_never_passes(tmp_path: Path, validate: Validate) -> None:
     """The safe behaviour: an expectation on a column that is not there is not a pass.
 
     Today GX reports it as a failed expectation (success False, no counts); if the
@@ -202,7 +227,7 @@ def test_missing_column_never_passes(tmp_path: Path) -> None:
         ],
     )
     try:
-        result = validate_frame(one_suite(tmp_path), frame())
+        result = validate(one_suite(tmp_path), frame())
     except QualityError as error:
         assert "no_such_column" in str(error)
         return
@@ -214,17 +239,17 @@ def test_missing_column_never_passes(tmp_path: Path) -> None:
     assert outcome(result, "expect_table_row_count_to_equal", None).success is True
 
 
-def test_expectation_that_cannot_run_is_a_quality_error(tmp_path: Path) -> None:
+def test_expectation_that_cannot_run_is_a_quality_error(tmp_path: Path, validate: Validate) -> None:
     write_suite(
         tmp_path,
         "missing",
         [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "no_such_column"}}],
     )
     with pytest.raises(QualityError, match="no_such_column"):
-        validate_frame(one_suite(tmp_path), frame())
+        validate(one_suite(tmp_path), frame())
 
 
-def test_unknown_expectation_type_is_a_quality_error(tmp_path: Path) -> None:
+def test_unknown_expectation_type_is_a_quality_error(tmp_path: Path, validate: Validate) -> None:
     # GX logs and drops an unknown expectation type instead of raising; the resource must
     # not let a suite with a silently dropped expectation pass.
     write_suite(
@@ -236,7 +261,7 @@ def test_unknown_expectation_type_is_a_quality_error(tmp_path: Path) -> None:
         ],
     )
     with pytest.raises(QualityError, match="bogus"):
-        validate_frame(one_suite(tmp_path), frame())
+        validate(one_suite(tmp_path), frame())
 
 
 # --- suite files ---------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 
 from extra_pipeline.defs.checks import check_rows
 from extra_pipeline.defs.resources import DropsResource
@@ -76,8 +75,8 @@ def drops(
     suites = drop_suites()
     gate_results = []
 
-    def gate(dataset: str, frame: pd.DataFrame) -> SuiteResult:
-        result = great_expectations.validate(suites[dataset], frame)
+    def gate(dataset: str, database: Path, table: str) -> SuiteResult:
+        result = great_expectations.validate_table(suites[dataset], database, table)
         gate_results.append(result)
         return result
 
@@ -124,6 +123,7 @@ def drops(
             "sha256": outcome.sha256,
             "synthetic": outcome.synthetic,
             "report": dg.MetadataValue.path(outcome.report_html or ""),
+            "phase_seconds": dg.MetadataValue.json(outcome.phase_seconds),
         },
         check_results=[
             dg.AssetCheckResult(

@@ -43,6 +43,7 @@ class DropsResource(dg.ConfigurableResource):
 
     root: str
     max_bytes: int = Limits.max_bytes
+    max_exact_bytes: int = Limits.max_exact_bytes
     max_rows: int = Limits.max_rows
     max_columns: int = Limits.max_columns
     #: a file younger than this may still be being written; the sensor waits for it
@@ -53,7 +54,10 @@ class DropsResource(dg.ConfigurableResource):
 
     def limits(self) -> Limits:
         return Limits(
-            max_bytes=self.max_bytes, max_rows=self.max_rows, max_columns=self.max_columns
+            max_bytes=self.max_bytes,
+            max_exact_bytes=self.max_exact_bytes,
+            max_rows=self.max_rows,
+            max_columns=self.max_columns,
         )
 
 

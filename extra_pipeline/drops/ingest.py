@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -27,10 +28,10 @@ import pandas as pd
 
 from extra_pipeline.countries import default_harmoniser
 from extra_pipeline.drops.contracts import Contract, detect_dataset, load_contracts, match_headers
-from extra_pipeline.drops.model import DropOutcome, DropRejected, Limits, RawTable
-from extra_pipeline.drops.readers import read_drop
+from extra_pipeline.drops.model import DropOutcome, DropRejected, Limits
 from extra_pipeline.drops.report import write_report
-from extra_pipeline.drops.rules import output_schema, validate
+from extra_pipeline.drops.rules import Checked, check_table, output_schema, sql_literal
+from extra_pipeline.drops.staging import StagedTable, scratch, stage_drop
 from extra_pipeline.markings import Marking, MarkingError, highest, parse_marking
 from extra_pipeline.warehouse import WarehouseResource, quote_ident, record_marking
 
@@ -38,6 +39,8 @@ from extra_pipeline.warehouse import WarehouseResource, quote_ident, record_mark
 DEFAULT_DROP_MARKING = Marking.AMBER
 DEFAULT_LIMITS = Limits()
 SIDECAR_SUFFIX = ".meta.json"
+#: the accepted rows' table in a drop's scratch results file (what the gate checks)
+ACCEPTED_TABLE = "accepted"
 _DROP_ID = re.compile(r"^[a-z]{2}-\d{8}T\d{6}-[0-9a-f]{8}$")
 _PERIOD = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?$")
 
@@ -51,8 +54,9 @@ class GateResult(Protocol):
     def failed(self) -> list[Any]: ...
 
 
-#: the quality gate: (dataset, accepted rows) -> result; the GX suite of the contract
-Gate = Callable[[str, pd.DataFrame], GateResult]
+#: the quality gate: (dataset, scratch database, accepted table) -> result; the GX suite
+#: of the contract, run where the rows are
+Gate = Callable[[str, Path, str], GateResult]
 
 
 class DropError(ValueError):
@@ -128,6 +132,11 @@ class DropArea:
     @property
     def reports(self) -> Path:
         return self.root / "reports"
+
+    @property
+    def work(self) -> Path:
+        """Scratch databases of drops being processed (each removed when its drop is done)."""
+        return self.root / "work"
 
     def archive_path(self, sha256: str) -> Path:
         return self.archive / "sha256" / sha256[:2] / sha256
@@ -226,7 +235,9 @@ def ingest(
         raise DropError(f"drop id {request.drop_id!r} is not of the form cc-YYYYMMDDTHHMMSS-hex")
 
     # 1. The original bytes are safe before anything else happens to them.
+    clock = _PhaseClock()
     sha, size, archived = area.archive_file(request.path)
+    clock.lap("archive")
     drop_id = request.drop_id or new_drop_id(member_state, sha, received_at)
     with warehouse.connect() as con:
         stored = _stored_outcome(con, drop_id)
@@ -256,7 +267,7 @@ def ingest(
     except (DropRejected, DropError) as error:
         code = error.code if isinstance(error, DropRejected) else "bad_metadata"
         outcome = replace(base, reason=str(error), rejection_code=code)
-        return _finish(outcome, warehouse, area, request, None, None)
+        return _finish(outcome, warehouse, area, request, None)
     base = replace(
         base, dataset=request.dataset, period=request.period,
         marking=parse_marking(request.marking).slug, synthetic=request.synthetic,
@@ -276,86 +287,188 @@ def ingest(
             marking=highest([base.marking, earlier[1]]).slug,
             reason=f"the same bytes were received before as drop {earlier[0]}: nothing new was loaded",
         )  # fmt: skip
-        return _finish(outcome, warehouse, area, request, None, None)
+        return _finish(outcome, warehouse, area, request, None)
 
-    # 2. Read and map; a whole-file problem rejects the drop with its reason.
-    try:
-        if size > limits.max_bytes:
-            raise DropRejected(
-                "too_large", f"the file is {size:,} bytes; the limit is {limits.max_bytes:,}"
-            )
-        table = read_drop(archived.read_bytes(), limits=limits, encoding=request.encoding)
-        dataset = request.dataset or detect_dataset(contracts, table.headers)
-        if dataset is None:
-            raise DropRejected(
-                "unknown_dataset",
-                "the headers match no contract (or several): name the dataset with --dataset or in the sidecar "
-                f"(known: {', '.join(sorted(contracts))})",
-            )
-        contract = contracts[dataset]
-        headers = match_headers(contract, table.headers)
-    except DropRejected as rejected:
-        outcome = replace(base, reason=rejected.message, rejection_code=rejected.code)
-        return _finish(outcome, warehouse, area, request, None, None)
-
-    # 3. Every row accepted or quarantined.
-    mapped = pd.DataFrame(
-        {column: table.rows[f"c{position}"] for position, column in headers.mapping.items()},
-        index=table.rows.index,
-    )
-    validation = validate(contract, mapped, today=today or received_at.date())
-    issues = validation.issues
-    gate_failure = ""
-    if gate is not None and len(validation.accepted):
-        verdict = gate(dataset, validation.accepted)
-        if not verdict.success:
-            # Every row passed the row rules but the file as a whole did not: nothing is loaded,
-            # and each row is quarantined with the checks that failed, so counts still reconcile.
-            gate_failure = "failed its data-quality suite: " + ", ".join(
-                sorted(
-                    {
-                        f"{o.expectation}({o.column})" if o.column else o.expectation
-                        for o in verdict.failed
-                    }
+    # 2. Read and map in the drop's scratch database; a whole-file problem rejects the
+    # drop with its reason.
+    with scratch(area.work, drop_id) as work:
+        try:
+            if size > limits.max_bytes:
+                raise DropRejected(
+                    "too_large", f"the file is {size:,} bytes; the limit is {limits.max_bytes:,}"
                 )
-            )
-            gated = pd.DataFrame(
-                {"row_number": validation.accepted.index, "column": None, "rule": "expectations",
-                 "reason": f"the file {gate_failure}"}
-            )  # fmt: skip
-            issues = pd.concat([issues, gated], ignore_index=True)
-            validation = replace(
-                validation,
-                accepted=validation.accepted.iloc[0:0],
-                quarantined=validation.quarantined.append(validation.accepted.index),
-            )
-    quarantine = _quarantine_rows(drop_id, table, issues)
-    accepted = _accepted_rows(drop_id, contract, validation.accepted, table, headers.extras)
-    rows_quarantined = len(validation.quarantined) + len(table.unreadable)
-    status = "accepted" if rows_quarantined == 0 else ("partial" if len(accepted) else "rejected")
-    issues_by_rule = quarantine.groupby("rule").size().to_dict() if len(quarantine) else {}
-    outcome = replace(
-        base,
-        dataset=dataset,
-        status=status,
-        rows_received=table.rows_received,
-        rows_accepted=len(accepted),
-        rows_quarantined=rows_quarantined,
-        format=table.format,
-        encoding=table.encoding,
-        extra_columns=list(headers.extras.values()),
-        issues_by_rule={str(k): int(v) for k, v in issues_by_rule.items()},
-        reason=gate_failure
-        or (
-            ""
+            staged = stage_drop(work.connect(), archived, limits=limits, encoding=request.encoding)
+            clock.lap("read")
+            dataset = request.dataset or detect_dataset(contracts, staged.headers)
+            if dataset is None:
+                raise DropRejected(
+                    "unknown_dataset",
+                    "the headers match no contract (or several): name the dataset with --dataset or in the sidecar "
+                    f"(known: {', '.join(sorted(contracts))})",
+                )
+            contract = contracts[dataset]
+            headers = match_headers(contract, staged.headers)
+        except DropRejected as rejected:
+            outcome = replace(base, reason=rejected.message, rejection_code=rejected.code)
+            return _finish(outcome, warehouse, area, request, None)
+
+        # 3. Every row accepted or quarantined, then the file as a whole through its gate.
+        checked = check_table(
+            work.connect(),
+            contract,
+            staged.table,
+            {column: f"c{position}" for position, column in headers.mapping.items()},
+            today=today or received_at.date(),
+            accepted=f"results.{ACCEPTED_TABLE}",
+        )
+        clock.lap("rules")
+        gate_failure = ""
+        if gate is not None and checked.rows_accepted:
+            work.release()  # the gate's engine opens the results file itself
+            verdict = gate(dataset, work.path, ACCEPTED_TABLE)
+            clock.lap("gate")
+            if not verdict.success:
+                # Every row passed the row rules but the file as a whole did not: nothing is
+                # loaded, and each row is quarantined with the checks that failed.
+                gate_failure = "failed its data-quality suite: " + ", ".join(
+                    sorted(
+                        {
+                            f"{o.expectation}({o.column})" if o.column else o.expectation
+                            for o in verdict.failed
+                        }
+                    )
+                )
+        results = _drop_results(
+            work.connect(), work.path, drop_id, staged, checked, headers.extras, gate_failure
+        )
+        rows_accepted = 0 if gate_failure else checked.rows_accepted
+        rows_quarantined = staged.rows_received - rows_accepted
+        status = (
+            "accepted" if rows_quarantined == 0 else ("partial" if rows_accepted else "rejected")
+        )
+        outcome = replace(
+            base,
+            dataset=dataset,
+            status=status,
+            rows_received=staged.rows_received,
+            rows_accepted=rows_accepted,
+            rows_quarantined=rows_quarantined,
+            format=staged.format,
+            encoding=staged.encoding,
+            extra_columns=list(headers.extras.values()),
+            issues_by_rule=results.issues_by_rule,
+            reason=gate_failure
+            or (
+                ""
+                if status != "rejected"
+                else "no row passed the contract's rules: see the quarantined rows"
+            ),
+            rejection_code=None
             if status != "rejected"
-            else "no row passed the contract's rules: see the quarantined rows"
-        ),
-        rejection_code=None
-        if status != "rejected"
-        else ("failed_expectations" if gate_failure else "no_valid_rows"),
+            else ("failed_expectations" if gate_failure else "no_valid_rows"),
+        )
+        work.release()  # the warehouse attaches the results file to copy them
+        clock.lap("quarantine")
+        outcome = replace(outcome, phase_seconds=clock.laps)
+        return _finish(outcome, warehouse, area, request, results, contract=contract)
+
+
+class _PhaseClock:
+    """Seconds spent in each phase of one drop (shown in the run's metadata and `extra bench`)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.laps[phase] = round(now - self._last, 3)
+        self._last = now
+
+
+@dataclass(frozen=True)
+class _Results:
+    """A drop's results in its scratch database, ready to copy: the `accepted` rows (with
+    `extra_values` by row number where the file had extra columns) and `quarantine_rows`
+    (audit.quarantine's columns), plus the issues for the sender's report."""
+
+    database: Path
+    accepted: str
+    accepted_rows: int
+    extras: bool
+    quarantined_issues: pd.DataFrame
+    issues_by_rule: dict[str, int]
+
+
+def _drop_results(
+    con: Any,
+    database: Path,
+    drop_id: str,
+    staged: StagedTable,
+    checked: Checked,
+    extras: Mapping[int, str],
+    gate_failure: str,
+) -> _Results:
+    """Build `quarantine_rows` (and `extra_values`, if the file has extra columns) in the
+    scratch database, beside the `accepted` rows.
+
+    Quarantine records keep the row as sent, keyed by the file's own headers, as JSON
+    (`raw_values`); the sender's extra columns ride along with accepted rows the same way
+    (`extra_values`). Headers are data here, never identifiers.
+    """
+    con.execute(
+        "create or replace temp table _unreadable (row_number bigint, column_name varchar, rule varchar, reason varchar, raw_text varchar)"
     )
-    return _finish(outcome, warehouse, area, request, accepted, quarantine, contract=contract)
+    if staged.unreadable:
+        con.executemany(
+            "insert into _unreadable values (?, ?, ?, ?, ?)",
+            [
+                (i.row_number, i.column, i.rule, i.reason, staged.unreadable_text.get(i.row_number))
+                for i in staged.unreadable
+            ],
+        )
+    # A repeated header must not hide a cell: `note, note` are kept as `note`, `note (2)`.
+    pairs = ", ".join(f"?, c.c{position}" for position in range(len(staged.headers)))
+    raw_values = f"json_object({pairs})" if pairs else "'{}'"
+    gated = (
+        f"union all select a.row_number, null, 'expectations', {sql_literal(f'the file {gate_failure}')} "
+        f"from {checked.accepted} a"
+        if gate_failure
+        else ""
+    )
+    con.execute(
+        f"""create or replace table results.quarantine_rows as
+        select ? as drop_id, q.row_number, q.column_name, q.rule, q.reason,
+               coalesce(case when u.raw_text is not null then json_object('_raw', u.raw_text) end,
+                        {raw_values}, '{{}}')::varchar as raw_values
+        from (select row_number, column_name, rule, reason from {checked.issues} {gated}
+              union all select row_number, column_name, rule, reason from _unreadable) q
+        left join {staged.table} c on c.row_number = q.row_number
+        left join _unreadable u on u.row_number = q.row_number
+        order by q.row_number, q.column_name nulls first""",
+        [drop_id, *_unique_names(staged.headers)],
+    )
+    if extras and not gate_failure:
+        pairs = ", ".join(f"?, c{position}" for position in extras)
+        con.execute(
+            f"create or replace table results.extra_values as select row_number, "
+            f"json_object({pairs})::varchar as extra_values from {staged.table}",
+            _unique_names([extras[p] for p in extras]),
+        )
+    issues = con.execute(
+        "select drop_id, row_number, column_name, rule, reason, raw_values from results.quarantine_rows"
+    ).df()
+    by_rule = con.execute(
+        "select rule, count(*) from results.quarantine_rows group by rule order by rule"
+    ).fetchall()
+    return _Results(
+        database=database,
+        accepted=ACCEPTED_TABLE,
+        accepted_rows=0 if gate_failure else checked.rows_accepted,
+        extras=bool(extras) and not gate_failure,
+        quarantined_issues=issues,
+        issues_by_rule={str(rule): int(count) for rule, count in by_rule},
+    )
 
 
 def _stored_outcome(con: Any, drop_id: str) -> DropOutcome | None:
@@ -379,66 +492,6 @@ def _stored_outcome(con: Any, drop_id: str) -> DropOutcome | None:
     )  # fmt: skip
 
 
-def _quarantine_rows(drop_id: str, table: RawTable, issues: pd.DataFrame) -> pd.DataFrame:
-    """Quarantine records: one per broken rule, with the row as sent (by the file's headers)."""
-    frames = []
-    if len(issues):
-        frames.append(issues[["row_number", "column", "rule", "reason"]])
-    if table.unreadable:
-        frames.append(
-            pd.DataFrame(
-                [(i.row_number, i.column, i.rule, i.reason) for i in table.unreadable],
-                columns=["row_number", "column", "rule", "reason"],
-            )
-        )
-    if not frames:
-        return pd.DataFrame(
-            columns=["drop_id", "row_number", "column_name", "rule", "reason", "raw_values"]
-        )
-    records = pd.concat(frames, ignore_index=True).rename(columns={"column": "column_name"})
-    headers = table.headers
-
-    def raw_values(row_number: int) -> str:
-        if row_number in table.unreadable_text:
-            return json.dumps({"_raw": table.unreadable_text[row_number]}, ensure_ascii=False)
-        if row_number in table.rows.index:
-            cells = table.rows.loc[row_number].tolist()
-            return json.dumps(
-                dict(zip(headers, cells, strict=False)), ensure_ascii=False, default=str
-            )
-        return "{}"
-
-    unique_rows = records["row_number"].unique()
-    raw_by_row = {int(n): raw_values(int(n)) for n in unique_rows}
-    records["raw_values"] = records["row_number"].map(raw_by_row)
-    records.insert(0, "drop_id", drop_id)
-    return records.sort_values(["row_number", "column_name"], na_position="first", kind="stable")
-
-
-def _accepted_rows(
-    drop_id: str,
-    contract: Contract,
-    accepted: pd.DataFrame,
-    table: RawTable,
-    extras: Mapping[int, str],
-) -> pd.DataFrame:
-    frame = accepted.copy()
-    frame.insert(0, "row_number", frame.index.astype("int64"))
-    frame.insert(0, "drop_id", drop_id)
-    if extras:
-        # Unknown columns are kept aside as JSON, keyed by the sender's header: never identifiers.
-        positions = list(extras)
-        kept = table.rows.loc[frame.index, [f"c{p}" for p in positions]]
-        names = _unique_names([extras[p] for p in positions])
-        frame["extra_values"] = [
-            json.dumps(dict(zip(names, values, strict=True)), ensure_ascii=False)
-            for values in kept.itertuples(index=False)
-        ]
-    else:
-        frame["extra_values"] = None
-    return frame.reset_index(drop=True)
-
-
 def _unique_names(names: list[str]) -> list[str]:
     """`note, note` -> `note, note (2)`: a repeated extra header must not overwrite a cell."""
     seen: dict[str, int] = {}
@@ -454,35 +507,45 @@ def _finish(
     warehouse: WarehouseResource,
     area: DropArea,
     request: DropRequest,
-    accepted: pd.DataFrame | None,
-    quarantine: pd.DataFrame | None,
+    results: _Results | None,
     *,
     contract: Contract | None = None,
 ) -> DropOutcome:
-    """Record the drop in one transaction, then write the sender's report."""
+    """Record the drop in one transaction (rows copied from its scratch database), then
+    write the sender's report."""
+    started = time.perf_counter()
     with warehouse.connect() as con:
+        if results is not None:
+            con.execute("attach ? as drop_scratch (read_only)", [str(results.database)])
         con.execute("begin transaction")
         try:
-            if accepted is not None and contract is not None and len(accepted):
+            if results is not None and contract is not None and results.accepted_rows:
                 table = raw_table(contract.dataset)
                 con.execute(raw_table_ddl(contract))
-                con.register("accepted_rows", accepted)
-                columns = ", ".join(quote_ident(c) for c in accepted.columns)
-                con.execute(f"insert into {table} ({columns}) select {columns} from accepted_rows")
-                con.unregister("accepted_rows")
+                outputs = ", ".join(quote_ident(n) for n, _ in output_schema(contract))
+                extra = "e.extra_values" if results.extras else "null"
+                join = (
+                    "left join drop_scratch.extra_values e on e.row_number = a.row_number"
+                    if results.extras
+                    else ""
+                )
+                con.execute(
+                    f"insert into {table} (drop_id, row_number, {outputs}, extra_values) "
+                    f"select ?, a.row_number, {', '.join('a.' + quote_ident(n) for n, _ in output_schema(contract))}, {extra} "
+                    f"from drop_scratch.{results.accepted} a {join}",
+                    [outcome.drop_id],
+                )
                 current = con.execute(
                     "select marking from audit.table_markings where table_name = ?", [table]
                 ).fetchone()
                 marking = highest([outcome.marking, *(current or ())])
                 (count,) = con.execute(f"select count(*) from {table}").fetchone()
                 record_marking(con, table, marking, asset_key="raw/drops", row_count=int(count))
-            if quarantine is not None and len(quarantine):
-                con.register("quarantine_rows", quarantine)
+            if results is not None:
                 con.execute(
                     "insert into audit.quarantine (drop_id, row_number, column_name, rule, reason, raw_values) "
-                    "select drop_id, row_number, column_name, rule, reason, raw_values from quarantine_rows"
+                    "select drop_id, row_number, column_name, rule, reason, raw_values from drop_scratch.quarantine_rows"
                 )
-                con.unregister("quarantine_rows")
             if outcome.status in ("accepted", "partial") and outcome.period:
                 superseded = con.execute(
                     "update audit.drops set superseded_by = ? where member_state = ? and dataset = ? "
@@ -505,8 +568,22 @@ def _finish(
         except BaseException:
             con.execute("rollback")
             raise
-    html, json_path = write_report(outcome, quarantine, area.reports)
-    return replace(outcome, report_html=str(html), report_json=str(json_path))
+        finally:
+            if results is not None:
+                con.execute("detach drop_scratch")
+    if outcome.phase_seconds:
+        outcome = replace(
+            outcome,
+            phase_seconds={
+                **outcome.phase_seconds,
+                "load": round(time.perf_counter() - started, 3),
+            },
+        )
+    started = time.perf_counter()
+    issues = results.quarantined_issues if results is not None else None
+    html, json_path = write_report(outcome, issues, area.reports)
+    laps = {**outcome.phase_seconds, "report": round(time.perf_counter() - started, 3)}
+    return replace(outcome, report_html=str(html), report_json=str(json_path), phase_seconds=laps)
 
 
 def raw_table_ddl(contract: Contract) -> str:

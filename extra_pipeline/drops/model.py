@@ -21,8 +21,12 @@ DropFormat = Literal["csv", "xlsx", "json"]
 class Limits:
     """What a drop may be, checked before (and while) parsing. Configurable per deployment."""
 
-    max_bytes: int = 256 * 1024 * 1024
-    max_rows: int = 2_000_000
+    #: any file; a plain UTF-8 CSV is streamed through DuckDB, so this can be large
+    max_bytes: int = 1024 * 1024 * 1024
+    #: a file the exact reader must read (XLSX, JSON, other encodings, a CSV with blank,
+    #: multi-line or broken rows): it holds the whole text in memory
+    max_exact_bytes: int = 256 * 1024 * 1024
+    max_rows: int = 10_000_000
     max_columns: int = 200
     max_cell_chars: int = 10_000
     #: XLSX: the sum of the members' declared uncompressed sizes, and the actual bytes inflated
@@ -126,6 +130,8 @@ class DropOutcome:
     issues_by_rule: dict[str, int] = field(default_factory=dict)
     report_html: str | None = None
     report_json: str | None = None
+    #: seconds per phase (archive, read, rules, gate, quarantine, load, report)
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.rows_received != self.rows_accepted + self.rows_quarantined:

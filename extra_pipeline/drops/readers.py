@@ -20,8 +20,10 @@ What the rows look like, whatever the format:
   (a blank line, ``;;;;``, an empty sheet row, a JSON record of nulls) is not a row;
 - no replacement character (U+FFFD), undecodable byte or NUL reaches `RawTable.rows`.
 
-CSV is parsed with the standard `csv` module: it reports every record's true field count,
-which pandas' C parser hides (it pads short rows). Limits are checked before parsing
+This is the exact reader: every file goes through it except a plain UTF-8 CSV, which
+`staging.py` streams through DuckDB and which must give the same cells. CSV here is parsed
+with the standard `csv` module: it reports every record's true field count, which pandas'
+C parser hides (it pads short rows). Limits are checked before parsing
 (size, XLSX decompression and XML entities) and while reading (rows, columns, cells).
 """
 
@@ -66,7 +68,7 @@ _RAW_TEXT_MAX = 20_000
 
 # --- format and encoding detection ------------------------------------------------------
 
-_ZIP_MAGIC = b"PK\x03\x04"
+ZIP_MAGIC = b"PK\x03\x04"
 _BINARY_MAGIC = (
     (
         b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
@@ -108,6 +110,35 @@ _BAD_CHARS = re.compile("[\x00\ud800-\udfff\ufffd]")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
+#: What `str.strip()` removes from a cell; DuckDB's `trim` is given the same set, so a cell
+#: means the same whichever reader produced it.
+WHITESPACE = "".join(ch for ch in map(chr, range(0x3001)) if ch.isspace())
+
+
+def strip_sql(column: str) -> str:
+    """DuckDB SQL for `cell.strip() or None` on `column`. DuckDB's `trim` with a set of
+    characters is slow, so it only runs on a cell that starts or ends with something other
+    than printable ASCII (the others have nothing to strip)."""
+    whitespace = "'" + WHITESPACE + "'"
+    return (
+        f"case when {column} is null or {column} = '' then null "
+        f"when ascii({column}) between 33 and 126 and ascii(right({column}, 1)) between 33 and 126 "
+        f"then {column} else nullif(trim({column}, {whitespace}), '') end"
+    )
+
+
+def plain_text_start(head: bytes) -> bool:
+    """Whether a file starting with `head` can only be CSV text in UTF-8: not a workbook,
+    JSON, a known binary, or text with a UTF-16/32 byte-order mark."""
+    if head.startswith(ZIP_MAGIC) or any(head.startswith(m) for m, _ in _BINARY_MAGIC):
+        return False
+    found = _bom(head)
+    if found is not None and found[0] != "utf-8-sig":
+        return False
+    start = head[3:] if found else head
+    return start.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] not in (b"[", b"{")
+
+
 def _escape_undecodable(error: UnicodeError) -> tuple[str, int]:
     if not isinstance(error, UnicodeDecodeError):
         raise error
@@ -140,7 +171,7 @@ def read_drop(
             encoding = codecs.lookup(encoding).name
         except LookupError:
             raise ValueError(f"unknown encoding {encoding!r}") from None
-    if payload.startswith(_ZIP_MAGIC):
+    if payload.startswith(ZIP_MAGIC):
         return _read_xlsx(payload, limits)
     if _is_json_text(payload, encoding):
         return _read_json(payload, limits, encoding)
@@ -219,7 +250,8 @@ def _codec_label(codec: str | None) -> str:
 # --- CSV --------------------------------------------------------------------------------
 
 _DELIMITERS = (",", ";", "\t", "|")
-_SNIFF_CHARS = 64 * 1024
+#: the delimiter is sniffed from this many characters at the start of the file
+SNIFF_CHARS = 64 * 1024
 _SNIFF_RECORDS = 50
 #: Characters `str.splitlines` breaks on that CSV does not (the csv module only knows CR/LF).
 _OTHER_LINE_BREAKS = ("\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
@@ -240,7 +272,7 @@ class _LineFeed:
 
 def _read_csv(payload: bytes, limits: Limits, encoding: str | None) -> RawTable:
     text, codec, escaped = _decode(payload, encoding)
-    delimiter = _sniff_delimiter(text)
+    delimiter = sniff_delimiter(text[:SNIFF_CHARS], truncated=len(text) > SNIFF_CHARS)
     # Only a file holding a bad character anywhere needs the per-row check.
     suspicious = escaped or "\ufffd" in text or "\x00" in text
     lines = _split_lines(text)
@@ -255,7 +287,7 @@ def _read_csv(payload: bytes, limits: Limits, encoding: str | None) -> RawTable:
     try:
         with _gc_paused():
             header, header_line = _csv_header(reader, feed)
-            headers = _headers(header, limits, f"line {header_line}", label)
+            headers = header_names(header, limits, f"line {header_line}", label)
             rows, unreadable, texts = _csv_rows(
                 reader, feed, lines, headers, limits, label, suspicious=suspicious
             )
@@ -318,7 +350,7 @@ def _csv_rows(
             continue
         number += 1
         if number > max_rows:
-            raise _too_many_rows(max_rows)
+            raise too_many_rows(max_rows)
         if len(record) != width:
             where = f"line {first}" if first == previous else f"lines {first}-{previous}"
             reason = f"row {number} has {len(record)} fields, the header has {width} ({where})"
@@ -380,10 +412,10 @@ def _split_lines(text: str) -> list[str]:
     return merged
 
 
-def _sniff_delimiter(text: str) -> str:
+def sniff_delimiter(sample: str, *, truncated: bool) -> str:
     """The delimiter that splits the header into the most columns, which the next records
-    repeat: a quoted field holding other delimiters or line breaks does not mislead it."""
-    sample = text[:_SNIFF_CHARS]
+    repeat: a quoted field holding other delimiters or line breaks does not mislead it.
+    `sample` is the start of the text; `truncated` says the file goes on after it."""
     best, best_score = _DELIMITERS[0], (False, 0, 0.0)
     for delimiter in _DELIMITERS:
         reader = csv.reader(
@@ -393,7 +425,7 @@ def _sniff_delimiter(text: str) -> str:
             records = [r for r in itertools.islice(reader, _SNIFF_RECORDS) if not _blank(r)]
         except csv.Error:
             continue
-        if len(text) > len(sample):
+        if truncated:
             records = records[:-1]  # the sample may cut the last record short
         if not records or len(records[0]) < 2:
             continue
@@ -447,7 +479,7 @@ def _read_xlsx(payload: bytes, limits: Limits) -> RawTable:
     if found is None:
         raise DropRejected("empty", "No sheet of the workbook holds any data.")
     sheet_name, sheet_rows, header, header_row = found
-    headers = _headers(header, limits, f"sheet {sheet_name!r}, row {header_row}", "UTF-8")
+    headers = header_names(header, limits, f"sheet {sheet_name!r}, row {header_row}", "UTF-8")
     width = len(headers)
     table = _TableBuilder(width)
     unreadable = _Unreadable()
@@ -459,7 +491,7 @@ def _read_xlsx(payload: bytes, limits: Limits) -> RawTable:
             continue
         number += 1
         if number > limits.max_rows:
-            raise _too_many_rows(limits.max_rows)
+            raise too_many_rows(limits.max_rows)
         problem = _row_problem(cells, headers, limits, "UTF-8")
         if problem is not None:
             reason = problem.reason(number, f"sheet row {sheet_row}")
@@ -718,7 +750,7 @@ def _read_json(payload: bytes, limits: Limits, encoding: str | None) -> RawTable
                 problem = _row_problem(cells, names, limits, label)
             number += 1
             if number > limits.max_rows:
-                raise _too_many_rows(limits.max_rows)
+                raise too_many_rows(limits.max_rows)
             if problem is not None:
                 raw = json.dumps(element, ensure_ascii=False)
                 unreadable.add(number, problem.rule, problem.reason(number, None), raw)
@@ -739,7 +771,7 @@ def _read_json(payload: bytes, limits: Limits, encoding: str | None) -> RawTable
     _check_has_rows(number)
     return RawTable(
         format="json",
-        headers=_headers(names, limits, "the JSON keys", label),
+        headers=header_names(names, limits, "the JSON keys", label),
         rows=table.frame(number, unreadable.numbers),
         encoding=codec,
         unreadable=unreadable.issues,
@@ -898,7 +930,7 @@ def _whole_second(moment: datetime) -> datetime:
     return rounded
 
 
-def _headers(cells: Sequence[str | None], limits: Limits, where: str, label: str) -> list[str]:
+def header_names(cells: Sequence[str | None], limits: Limits, where: str, label: str) -> list[str]:
     """Header names: stripped, byte-order marks removed, `column_<n>` for an empty one."""
     if len(cells) > limits.max_columns:
         raise _too_many_columns(len(cells), limits.max_columns)
@@ -969,7 +1001,7 @@ def _csv_line(cells: Sequence[str | None]) -> str:
     return out.getvalue()
 
 
-def _too_many_rows(limit: int) -> DropRejected:
+def too_many_rows(limit: int) -> DropRejected:
     return DropRejected(
         "too_many_rows",
         f"The file has more than {limit:,} data rows, the limit. Split it into smaller files.",

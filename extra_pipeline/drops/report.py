@@ -83,7 +83,9 @@ def write_report(
         "marking": marking.label,
         "generated_at": generated_at,
         "drop": {
-            k: v for k, v in asdict(outcome).items() if k not in ("report_html", "report_json")
+            k: v
+            for k, v in asdict(outcome).items()
+            if k not in ("report_html", "report_json", "phase_seconds")
         },
         "issues": records,
     }

@@ -1,13 +1,14 @@
 """Row rules: parse and check every cell of a drop against its contract.
 
-`validate` takes one text column per matched contract column and returns the accepted
-rows, typed, and one issue per broken rule; a row with any issue is quarantined whole, so
-``accepted + quarantined == received`` always holds.
+`check_table` takes a staged table of text cells in DuckDB (one column per matched contract
+column) and writes the accepted rows, typed, and one issue per broken rule; a row with any
+issue is quarantined whole, so ``accepted + quarantined == received`` always holds.
+`validate` does the same for a small DataFrame (tests, the demo generator).
 
-It is vectorised for million-row drops: each column is factorised once, every rule that
-depends only on the cell (type, format, range, length, vocabulary) is decided once per
-*distinct* value, and the verdicts are spread back to the rows with array indexing. Only
-`required` and `unique` look at rows. Reasons name the value and what was expected.
+It is built for million-row drops: every rule that depends only on the cell (type, format,
+range, length, vocabulary) is decided in Python once per *distinct* value, by the parsers
+below, and DuckDB spreads the verdicts back to the rows with joins; `required` and
+`unique` are decided in SQL over the rows. Reasons name the value and what was expected.
 
 Decimal separators are decided per FILE, across all its number columns (see
 `decimal_separator`): ``12,5`` and ``1.234,5`` show a decimal comma, ``12.5`` and
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +43,7 @@ from extra_pipeline.drops.contracts import (
 )
 from extra_pipeline.drops.model import RowIssue
 from extra_pipeline.settings import PROJECT_ROOT
+from extra_pipeline.warehouse import quote_ident
 
 MARKETS_CSV: Path = PROJECT_ROOT / "assets" / "reference" / "markets.csv"
 
@@ -454,99 +457,236 @@ _PARSERS: dict[str, _Parser] = {
 }
 
 
-# --------------------------------------------------------------------------- per row
+# --------------------------------------------------------------------------- per row, in SQL
 
 
-@dataclass
-class _Column:
-    """One column's cells as codes into its distinct stripped values (-1 = empty)."""
+@dataclass(frozen=True)
+class Checked:
+    """The outcome of the row rules on a staged table (see `check_table`)."""
 
-    spec: ColumnSpec
-    codes: np.ndarray
-    texts: list[str]
-
-
-def _factorise(spec: ColumnSpec, series: pd.Series | None, size: int) -> _Column:
-    if series is None:  # an optional column the file does not have
-        return _Column(spec, np.full(size, -1, dtype=np.intp), [])
-    codes, uniques = pd.factorize(series.to_numpy(dtype=object), use_na_sentinel=True)
-    raw = list(uniques)
-    stripped = [str(u).strip() for u in raw]
-    if stripped == raw and "" not in stripped:
-        return _Column(spec, codes, stripped)
-    # Surrounding spaces are not part of a value: " FR-1" repeats "FR-1"; "  " is empty.
-    inner, distinct = pd.factorize(_objects([s or None for s in stripped]), use_na_sentinel=True)
-    remap = np.append(inner, -1)  # codes == -1 (missing) index the appended -1
-    return _Column(spec, remap[codes], list(distinct))
+    accepted: str  # table: row_number, then `output_schema` columns, typed
+    issues: str  # table: row_number, column_name, rule, reason, in row then column order
+    rows_received: int
+    rows_accepted: int
+    rows_quarantined: int
+    decimal_separator: str
 
 
-@dataclass
-class _Issues:
-    """Issue blocks, column by column, assembled into one frame at the end."""
-
-    positions: list[np.ndarray] = field(default_factory=list)
-    columns: list[np.ndarray] = field(default_factory=list)
-    rules: list[np.ndarray] = field(default_factory=list)
-    reasons: list[np.ndarray] = field(default_factory=list)
-
-    def add(self, positions: np.ndarray, column: str, rule: Any, reason: Any) -> None:
-        if len(positions):
-            self.positions.append(positions)
-            self.columns.append(np.full(len(positions), column, dtype=object))
-            self.rules.append(np.broadcast_to(np.asarray(rule, dtype=object), positions.shape))
-            self.reasons.append(np.broadcast_to(np.asarray(reason, dtype=object), positions.shape))
-
-    def frame(self, index: pd.Index) -> tuple[pd.DataFrame, np.ndarray]:
-        """The issues frame (by row, then contract column order) and a per-row 'bad' mask."""
-        bad = np.zeros(len(index), dtype=bool)
-        if not self.positions:
-            empty = pd.DataFrame(
-                {c: pd.Series(dtype="int64" if c == "row_number" else "str") for c in ISSUE_COLUMNS}
-            )
-            return empty, bad
-        positions = np.concatenate(self.positions)
-        bad[positions] = True
-        order = np.argsort(positions, kind="stable")  # blocks were added in column order
-        row_numbers = np.asarray(index, dtype=np.int64)[positions[order]]
-        frame = pd.DataFrame(
-            {
-                "row_number": row_numbers,
-                "column": pd.array(np.concatenate(self.columns)[order], dtype="str"),
-                "rule": pd.array(np.concatenate(self.rules)[order], dtype="str"),
-                "reason": pd.array(np.concatenate(self.reasons)[order], dtype="str"),
-            }
-        )
-        return frame, bad
+def sql_literal(text: str) -> str:
+    """`text` as a SQL string literal (for messages built from trusted contract names)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
-def _row_issues(column: _Column, verdicts: _Verdicts, index: pd.Index, issues: _Issues) -> None:
-    spec, codes = column.spec, column.codes
-    if spec.required:
-        issues.add(
-            np.flatnonzero(codes < 0), spec.name, "required", f"{spec.name} is required but empty"
-        )
-    bad = np.append(verdicts.bad, False)  # the appended False serves empty cells
-    positions = np.flatnonzero(bad[codes])
-    issues.add(
-        positions, spec.name, verdicts.rule[codes[positions]], verdicts.reason[codes[positions]]
-    )
-    if spec.unique:
-        present = np.flatnonzero(codes >= 0)
-        # np.unique returns the first occurrence of each value; later ones repeat it.
-        _, first = np.unique(codes[present], return_index=True)
-        first_position = np.full(len(column.texts), -1, dtype=np.intp)
-        first_position[codes[present[first]]] = present[first]
-        repeats = present[first_position[codes[present]] != present]
-        if len(repeats):
-            repeated = np.unique(codes[repeats])
-            row_numbers = np.asarray(index)
-            reason = np.full(len(column.texts), None, dtype=object)
-            for code in repeated:
-                reason[code] = (
-                    f"{spec.name} {quote_value(column.texts[code])} repeats row "
-                    f"{row_numbers[first_position[code]]} (must be unique within the file)"
+def _transport(spec_type: str, values: np.ndarray) -> list[str | None]:
+    """Parsed values as text for DuckDB to cast back (lists as JSON): one simple column
+    type for every mapping table, whatever the contract type."""
+    if spec_type == "date":
+        return [None if np.isnat(v) else str(v) for v in values]
+    if spec_type in NUMBER_TYPES:
+        return [None if np.isnan(v) else repr(float(v)) for v in values]
+    if spec_type == "boolean":
+        return [None if v is None else ("true" if v else "false") for v in values]
+    if spec_type.endswith("_list"):
+        return [None if v is None else json.dumps(list(v), ensure_ascii=False) for v in values]
+    return [None if v is None else str(v) for v in values]
+
+
+def _typed_sql(duckdb_type: str, expression: str) -> str:
+    if duckdb_type == "VARCHAR[]":
+        return f"""from_json({expression}, '["VARCHAR"]')"""
+    if duckdb_type == "BIGINT":
+        return f"cast(cast({expression} as double) as bigint)"
+    return f"cast({expression} as {duckdb_type})"
+
+
+def _distinct(con: Any, column: str, where: str = "") -> list[str]:
+    rows = con.execute(
+        f"select distinct {column} from _cells where {column} is not null {where}"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _mapping_table(con: Any, name: str, columns: dict[str, list[Any]]) -> None:
+    frame = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in columns.items()})
+    con.register("_mapping_rows", frame)
+    try:
+        typed = ", ".join(f"cast({quote_ident(k)} as varchar) as {quote_ident(k)}" for k in columns)
+        con.execute(f"create or replace temp table {name} as select {typed} from _mapping_rows")
+    finally:
+        con.unregister("_mapping_rows")
+
+
+def check_table(
+    con: Any,
+    contract: Contract,
+    cells: str,
+    columns: Mapping[str, str],
+    *,
+    today: date,
+    accepted: str = "accepted",
+    issues: str = "issues",
+) -> Checked:
+    """Apply ``contract``'s rules to the staged table ``cells`` on DuckDB connection ``con``.
+
+    ``cells`` has ``row_number`` and one text column per file column, each cell stripped of
+    surrounding whitespace or null when empty (as the readers give them); ``columns`` maps each
+    matched contract column to its cells column (an optional column the file lacks is
+    absent). Creates tables ``accepted`` (typed rows) and ``issues`` (one per broken rule);
+    a row with any issue is quarantined whole, so every row lands in exactly one of them.
+
+    Cell rules run in Python once per *distinct* value (the parsers above); DuckDB spreads
+    the verdicts to the rows with joins, so a million-row drop never becomes Python objects.
+    """
+    if isinstance(today, datetime):
+        today = today.date()
+    unknown = [c for c in columns if c not in contract.column_names]
+    if unknown:
+        raise ValueError(f"not {contract.dataset} columns: {unknown}")
+    present = [spec for spec in contract.columns if spec.name in columns]
+    named = "".join(f", {quote_ident(columns[s.name])} as {quote_ident(s.name)}" for s in present)
+    con.execute(f"create or replace temp view _cells as select row_number{named} from {cells}")
+    (received,) = con.execute("select count(*) from _cells").fetchone()
+
+    # Distinct values: all of them where a parser decides; for free text only those that
+    # can break a rule (a replacement character, or more bytes than characters allowed).
+    texts: dict[str, list[str]] = {}
+    for spec in present:
+        column = quote_ident(spec.name)
+        if spec.type == "text":
+            risky = [f"contains({column}, '\ufffd')"]
+            if spec.max_length is not None:
+                risky.append(f"strlen({column}) > {int(spec.max_length)}")
+            texts[spec.name] = _distinct(con, column, f"and ({' or '.join(risky)})")
+        else:
+            texts[spec.name] = _distinct(con, column)
+
+    # The decimal separator is the file's, decided from all its decimal columns at once
+    # (integer columns follow it: a stray "2.5" there must not unsettle the quantities).
+    numbers = {
+        spec.name: [_NUMBER.fullmatch(t) for t in texts[spec.name]]
+        for spec in present
+        if spec.type in NUMBER_TYPES
+    }
+    forms = {
+        _number_form(m)
+        for name, matches in numbers.items()
+        if contract.column(name).type == "decimal"
+        for m in matches
+        if m is not None
+    }
+    ctx = _Context(today=today, separator=decimal_separator(sorted(forms)), numbers=numbers)
+
+    selects: list[str] = []  # one issue block per column, rule by rule
+    values: dict[str, str] = {}  # output column -> SQL expression over _cells c and maps
+    joins: list[str] = []
+    for order, spec in enumerate(contract.columns):
+        column = quote_ident(spec.name)
+        name = sql_literal(spec.name)
+        required = sql_literal(f"{spec.name} is required but empty")
+        if (
+            spec.name not in columns
+        ):  # an optional column may be absent; a required one fails every row
+            if spec.required:
+                selects.append(
+                    f"select row_number, {order} as o, 0 as k, {name} as column_name, "
+                    f"'required' as rule, {required} as reason from _cells"
                 )
-            issues.add(repeats, spec.name, "unique", reason[codes[repeats]])
+            continue
+        mapping = f"_map_{order}"
+        distinct = texts[spec.name]
+        verdicts = _Verdicts(len(distinct))
+        _check_text(spec, distinct, verdicts)
+        table: dict[str, list[Any]] = {"text": distinct}
+        if spec.type != "text":
+            parsed = _PARSERS[spec.type](spec, distinct, verdicts, ctx)
+            table["value"] = _transport(spec.type, parsed.values)
+            for derived, derived_values in parsed.derived.items():
+                table[derived] = _transport(spec.type, derived_values)
+        table["rule"] = list(verdicts.rule)
+        table["reason"] = list(verdicts.reason)
+        _mapping_table(con, mapping, table)
+        if spec.required:
+            selects.append(
+                f"select row_number, {order} as o, 0 as k, {name} as column_name, 'required' as rule, "
+                f"{required} as reason from _cells where {column} is null"
+            )
+        selects.append(
+            f"select c.row_number, {order} as o, 0 as k, {name} as column_name, m.rule, m.reason from _cells c "
+            f"join {mapping} m on m.text = c.{column} where m.rule is not null"
+        )
+        if spec.unique:
+            repeated = con.execute(
+                f"select {column}, min(row_number) from _cells where {column} is not null "
+                f"group by {column} having count(*) > 1"
+            ).fetchall()
+            _mapping_table(
+                con,
+                f"_repeats_{order}",
+                {
+                    "text": [text for text, _ in repeated],
+                    "first": [first for _, first in repeated],
+                    "reason": [
+                        f"{spec.name} {quote_value(text)} repeats row {first} (must be unique within the file)"
+                        for text, first in repeated
+                    ],
+                },
+            )
+            selects.append(
+                f"select c.row_number, {order} as o, 1 as k, {name} as column_name, 'unique' as rule, r.reason from _cells c "
+                f"join _repeats_{order} r on r.text = c.{column} "
+                f"where c.row_number > cast(r.first as bigint)"
+            )
+        duckdb_type = DUCKDB_TYPES[spec.type]
+        if spec.type == "text":
+            values[spec.name] = f"c.{column}"
+        else:
+            joins.append(f"left join {mapping} m{order} on m{order}.text = c.{column}")
+            values[spec.name] = _typed_sql(duckdb_type, f"m{order}.value")
+            if spec.iso3_column:
+                iso3 = quote_ident(spec.iso3_column)
+                values[spec.iso3_column] = _typed_sql(duckdb_type, f"m{order}.{iso3}")
+
+    if selects:
+        con.execute(
+            f"create or replace table {issues} as select row_number, column_name, rule, reason "
+            f"from ({' union all '.join(selects)}) order by row_number, o, k"
+        )
+    else:
+        con.execute(
+            f"create or replace table {issues} (row_number bigint, column_name varchar, rule varchar, reason varchar)"
+        )
+
+    outputs = []
+    for output, duckdb_type in output_schema(contract):
+        expression = values.get(output)
+        if expression is None:
+            conversion = next((c for c in contract.conversions if c.name == output), None)
+            if conversion is not None and conversion.source in values:
+                factors = " ".join(
+                    f"when {sql_literal(unit)} then {float(factor)!r}"
+                    for unit, factor in conversion.factors.items()
+                )
+                unit = values.get(conversion.unit, "null")
+                expression = (
+                    f"cast({values[conversion.source]} as double) * (case {unit} {factors} end)"
+                )
+            else:
+                expression = f"cast(null as {duckdb_type})"
+        outputs.append(f"{expression} as {quote_ident(output)}")
+    con.execute(
+        f"create or replace table {accepted} as select c.row_number, {', '.join(outputs)} "
+        f"from _cells c {' '.join(joins)} "
+        f"where c.row_number not in (select row_number from {issues})"
+    )
+    (rows_accepted,) = con.execute(f"select count(*) from {accepted}").fetchone()
+    return Checked(
+        accepted=accepted,
+        issues=issues,
+        rows_received=int(received),
+        rows_accepted=int(rows_accepted),
+        rows_quarantined=int(received) - int(rows_accepted),
+        decimal_separator=ctx.separator,
+    )
 
 
 def _check_text(spec: ColumnSpec, texts: list[str], v: _Verdicts) -> None:
@@ -568,95 +708,83 @@ def _check_text(spec: ColumnSpec, texts: list[str], v: _Verdicts) -> None:
             )  # fmt: skip
 
 
-def _typed(spec_type: str, values: np.ndarray) -> Any:
-    """The accepted frame's column for one contract type (``values`` hold None/NaN/NaT for empty)."""
-    if spec_type == "date":
-        return pd.Series(values).astype("datetime64[us]").array
-    if spec_type == "decimal":
-        return values.astype("float64")
-    if spec_type == "integer":
-        return pd.array(values.astype("float64"), dtype="Int64")
-    if spec_type == "boolean":
-        mask = pd.isna(values)
-        return pd.arrays.BooleanArray(np.where(mask, False, values).astype(bool), mask)
-    if spec_type in ("text", "enum", "market", "country"):
-        return pd.array(values, dtype="str")
-    return values  # lists: Python lists of str, or None
-
-
-def _null(values: np.ndarray) -> Any:
-    if values.dtype.kind == "M":
-        return np.datetime64("NaT")
-    return np.nan if values.dtype.kind == "f" else None
-
-
-def _take(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """One value per row: ``values[code]``, and the type's null where code is -1."""
-    return np.append(values, np.array([_null(values)], dtype=values.dtype))[codes]
-
-
-# --------------------------------------------------------------------------- entry point
+# --------------------------------------------------------------------------- on a DataFrame
 
 
 def validate(contract: Contract, rows: pd.DataFrame, *, today: date) -> Validation:
-    """Apply ``contract``'s rules to ``rows``.
+    """Apply ``contract``'s rules to ``rows`` (small tables: tests, the demo generator).
 
     ``rows`` holds one column per matched contract column (named by it; text or None),
     indexed by row number; an optional column the file lacks may be absent. ``today``
     bounds "not in the future". Every row ends up either in ``accepted`` or in
-    ``quarantined`` (with at least one issue), never both.
+    ``quarantined`` (with at least one issue), never both. Runs `check_table` on an
+    in-memory DuckDB.
     """
-    unknown = [c for c in rows.columns if c not in contract.column_names]
-    if unknown or rows.columns.has_duplicates:
+    import duckdb
+
+    if rows.columns.has_duplicates or any(c not in contract.column_names for c in rows.columns):
         raise ValueError(
             f"rows must have distinct {contract.dataset} columns; got {list(rows.columns)}"
         )
-    if isinstance(today, datetime):
-        today = today.date()
-    size = len(rows)
-    columns = [
-        _factorise(spec, rows[spec.name] if spec.name in rows.columns else None, size)
-        for spec in contract.columns
-    ]
-
-    # The decimal separator is the file's, decided from all its decimal columns at once
-    # (integer columns follow it: a stray "2.5" there must not unsettle the quantities).
-    numbers = {
-        c.spec.name: [_NUMBER.fullmatch(t) for t in c.texts]
-        for c in columns
-        if c.spec.type in NUMBER_TYPES
-    }
-    forms = {
-        _number_form(m)
-        for name, matches in numbers.items()
-        if contract.column(name).type == "decimal"
-        for m in matches
-        if m is not None
-    }
-    ctx = _Context(today=today, separator=decimal_separator(sorted(forms)), numbers=numbers)
-
-    issues = _Issues()
-    parsed: dict[str, _Parsed] = {}
-    for column in columns:
-        verdicts = _Verdicts(len(column.texts))
-        _check_text(column.spec, column.texts, verdicts)
-        parsed[column.spec.name] = _PARSERS[column.spec.type](
-            column.spec, column.texts, verdicts, ctx
+    cells = pd.DataFrame(
+        {f"c{i}": [_stripped(v) for v in rows[c]] for i, c in enumerate(rows.columns)},
+        dtype=object,
+    )
+    cells.insert(0, "row_number", np.asarray(rows.index, dtype=np.int64))
+    with duckdb.connect() as con:
+        con.execute("set enable_progress_bar = false")
+        con.register("_frame", cells)
+        typed = ", ".join(
+            f"cast({quote_ident(c)} as varchar) as {quote_ident(c)}" for c in cells.columns[1:]
         )
-        _row_issues(column, verdicts, rows.index, issues)
+        con.execute(
+            f"create table cells as select row_number{', ' if typed else ''}{typed} from _frame"
+        )
+        con.unregister("_frame")
+        checked = check_table(
+            con,
+            contract,
+            "cells",
+            {c: f"c{i}" for i, c in enumerate(rows.columns)},
+            today=today,
+        )
+        accepted = con.execute(f"select * from {checked.accepted} order by row_number").df()
+        issue_frame = con.execute(f"select * from {checked.issues}").df()
+    accepted = _frame_types(contract, accepted.set_index("row_number"))
+    issue_frame = issue_frame.rename(columns={"column_name": "column"})
+    issue_frame["row_number"] = issue_frame["row_number"].astype("int64")
+    quarantined = pd.Index(
+        sorted(set(np.asarray(rows.index, dtype=np.int64)) - set(accepted.index)),
+        name="row_number",
+        dtype="int64",
+    )
+    return Validation(accepted, issue_frame, quarantined, checked.decimal_separator)
 
-    issue_frame, bad = issues.frame(rows.index)
-    keep = ~bad
-    data: dict[str, Any] = {}
-    for column in columns:
-        spec, result = column.spec, parsed[column.spec.name]
-        codes = column.codes[keep]
-        data[spec.name] = _typed(spec.type, _take(result.values, codes))
-        for name, derived in result.derived.items():
-            data[name] = _typed(spec.type, _take(derived, codes))
-    accepted = pd.DataFrame(data, index=pd.Index(rows.index[keep], name="row_number"))
-    for conversion in contract.conversions:
-        factors = accepted[conversion.unit].map(dict(conversion.factors)).astype("float64")
-        accepted[conversion.name] = accepted[conversion.source].astype("float64") * factors
-    quarantined = pd.Index(np.asarray(rows.index)[bad], name="row_number").sort_values()
-    return Validation(accepted, issue_frame, quarantined, ctx.separator)
+
+def _stripped(value: Any) -> str | None:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return str(value).strip() or None
+
+
+def _frame_types(contract: Contract, frame: pd.DataFrame) -> pd.DataFrame:
+    """DuckDB's result in the accepted frame's types: lists as Python lists, integers
+    nullable, dates as datetimes."""
+    frame.index = pd.Index(frame.index.astype("int64"), name="row_number")
+    for name, duckdb_type in output_schema(contract):
+        column = frame[name]
+        if duckdb_type == "VARCHAR[]":
+            frame[name] = [
+                None if v is None or (np.ndim(v) == 0 and pd.isna(v)) else list(v) for v in column
+            ]
+        elif duckdb_type == "BIGINT":
+            frame[name] = column.astype("Int64")
+        elif duckdb_type == "BOOLEAN":
+            frame[name] = column.astype("boolean")
+        elif duckdb_type == "DATE":
+            frame[name] = pd.to_datetime(column).astype("datetime64[us]")
+        elif duckdb_type == "DOUBLE":
+            frame[name] = column.astype("float64")
+        else:
+            frame[name] = column.astype("str").where(column.notna(), None)
+    return frame
