@@ -12,6 +12,7 @@ help:
 	@echo "make run   set up, then ingest the synthetic demo drops and run the nightly job on the bundled offline data"
 	@echo "make test  set up, then run lint and the test suite"
 	@echo "make ui    set up, then open the Dagster UI (schedules and sensors) on http://127.0.0.1:3000"
+	@echo "make bench set up, then time ingest and refresh on a synthetic drop against DuckDB alone (extra bench)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +30,9 @@ test: $(STAMP)
 
 ui: $(STAMP)
 	$(BIN)/extra ui
+
+bench: $(STAMP)
+	$(BIN)/extra bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -5,6 +5,7 @@
     extra status [--json]               freshness of every source and the last run
     extra drops ingest FILE... --member-state CC   ingest files now, each as its own drop
     extra demo-data [--if-empty]        synthetic demonstration drops in the landing area
+    extra bench [--rows N] [--json]     time ingest and refresh against DuckDB alone
     extra ui                            the Dagster UI with schedules and sensors
 
 A user error is one line on stderr and exit status 2, never a traceback.
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from extra_pipeline import bench
 from extra_pipeline.drops.ingest import DropError
 from extra_pipeline.markings import MarkingError, parse_marking
 from extra_pipeline.runner import (
@@ -62,13 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="run the nightly job end to end, in process",
-        description="Materialise every asset and check in process, recording the run in DAGSTER_HOME "
-        "(the same run history the UI shows).",
+        description="Ingest waiting drops, then refresh in process what changed since the last run "
+        "(sources, models, checks, published copies), recording the run in DAGSTER_HOME (the same "
+        "run history the UI shows). Nothing changed: no run, and it says why.",
     )
     run.add_argument(
         "--offline",
         action="store_true",
         help="use the bundled snapshots only (EXTRA_SOURCES=offline)",
+    )
+    run.add_argument(
+        "--full",
+        action="store_true",
+        help="rebuild everything, even what nothing has changed since the last run",
     )
     run.add_argument(
         "--json", action="store_true", help="print one JSON summary instead of progress lines"
@@ -143,6 +151,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=command_demo_data)
 
+    benchmark = commands.add_parser(
+        "bench",
+        help="time ingest and refresh on a synthetic drop, against DuckDB alone",
+        description="In a temporary EXTRA_HOME on the bundled offline data: generate a synthetic "
+        "seizures drop (about 1% invalid rows), ingest it with the drop job and refresh the marts, "
+        "do the same data work with DuckDB alone, time a small drop on top of a history and "
+        "on an empty warehouse, and a refresh with nothing new against a full one. Prints each "
+        "phase's seconds, rows per second and peak memory, and the ratios against their targets. "
+        "Exits 1 if the benchmark could not measure real work.",
+    )
+    benchmark.add_argument(
+        "--rows", type=int, default=bench.DEFAULT_ROWS,
+        help=f"rows of the drop (default {bench.DEFAULT_ROWS:,})",
+    )  # fmt: skip
+    benchmark.add_argument(
+        "--history", type=int, default=bench.DEFAULT_HISTORY, metavar="M",
+        help=f"rows of history under the incremental drop (default {bench.DEFAULT_HISTORY:,})",
+    )  # fmt: skip
+    benchmark.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    benchmark.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="work in DIR (new or empty) and keep it, instead of a temporary directory",
+    )
+    benchmark.add_argument(
+        "--json", action="store_true", help="print only the JSON result (no table)"
+    )
+    benchmark.set_defaults(handler=command_bench)
+
     ui = commands.add_parser(
         "ui",
         help="open the Dagster UI (dagster dev)",
@@ -176,7 +214,7 @@ def command_run(args: argparse.Namespace) -> int:
     drops = ingest_pending_drops(settings)
     if drops and not args.json:
         _print_drops(drops)
-    summary = run_nightly(settings, progress=not args.json)
+    summary = run_nightly(settings, progress=not args.json, full=args.full)
     summary["drops"] = drops
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
@@ -247,6 +285,11 @@ def command_demo_data(args: argparse.Namespace) -> int:
 
 
 def _print_run_summary(summary: dict[str, Any]) -> None:
+    if summary.get("up_to_date"):
+        print(f"up to date: {summary.get('reason') or 'nothing changed since the last run'}")
+        print("  (extra run --full rebuilds everything)")
+        print(f"  published: {summary['published']['clear']} (and one copy per TLP level)")
+        return
     failed_checks = [c for c in summary["checks"] if not c["passed"]]
     print()
     print(
@@ -340,6 +383,44 @@ def command_status(args: argparse.Namespace) -> int:
         if attention:
             print(f"needs attention: {', '.join(attention)}")
     return 1 if attention else 0
+
+
+# --- bench -------------------------------------------------------------------------------
+
+
+def command_bench(args: argparse.Namespace) -> int:
+    from extra_pipeline.drops.model import Limits
+
+    max_rows = Limits().max_rows
+    if not bench.MIN_ROWS <= args.rows <= max_rows:
+        raise UserError(
+            f"--rows must be between {bench.MIN_ROWS:,} and {max_rows:,} (a drop's row limit)"
+        )
+    if args.history < bench.MIN_ROWS:
+        raise UserError(f"--history must be at least {bench.MIN_ROWS:,}")
+    if (
+        args.keep is not None
+        and args.keep.exists()
+        and (not args.keep.is_dir() or any(args.keep.iterdir()))
+    ):
+        raise UserError(f"--keep {args.keep}: must be a new or empty directory")
+    _quiet_dagster()
+
+    def say(message: str) -> None:
+        print(f"extra bench: {message}", file=sys.stderr, flush=True)
+
+    try:
+        result = bench.run_bench(
+            rows=args.rows, history=args.history, seed=args.seed, keep=args.keep, say=say
+        )
+    except bench.BenchError as error:
+        print(f"extra: bench failed: {error}", file=sys.stderr)
+        return 1
+    if not args.json:
+        print(bench.format_table(result))
+        print()
+    print(json.dumps(result, indent=2, default=str))
+    return 0
 
 
 # --- ui ----------------------------------------------------------------------------------

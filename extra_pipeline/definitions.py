@@ -2,9 +2,13 @@
 
 `dagster dev -w workspace.yaml`, `dagster definitions validate` and `extra run` all load
 `defs` from here; tests call `build_definitions()` with their own settings.
+
+The nightly schedule plans before it asks for a run (`extra_pipeline.refresh`): it requests
+only the stale assets, or skips the night, saying why, when nothing changed.
 """
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -21,10 +25,18 @@ from extra_pipeline.drops.ingest import drop_tables_ddl, raw_table
 from extra_pipeline.markings import Marking
 from extra_pipeline.models import SQL_DIR, discover_models
 from extra_pipeline.quality import EXPECTATIONS_DIR, QualityError, load_suites
+from extra_pipeline.refresh import (
+    DROP_TABLES_METADATA,
+    PLANNED_REFRESH,
+    REFRESH_TAG,
+    drop_tables_of,
+    plan_refresh,
+)
 from extra_pipeline.settings import Settings
 from extra_pipeline.sources.base import load_registry
 
 NIGHTLY_JOB = "nightly_refresh"
+NIGHTLY_SCHEDULE = "nightly_refresh_schedule"
 
 
 def build_definitions(
@@ -50,10 +62,14 @@ def build_definitions(
     models = discover_models(sql_dir, known_tables=input_markings)
     markings = model_markings(models, input_markings)
     bootstrap = drop_tables_ddl(contracts)
+    drop_versions = drop_tables_of(contracts)
     model_assets = [
-        build_model_asset(m, markings[m.table], table_assets=table_assets, bootstrap=bootstrap)
+        build_model_asset(
+            m, markings[m.table], table_assets=table_assets, bootstrap=bootstrap,
+            drop_tables=drop_versions,
+        )
         for m in models
-    ]
+    ]  # fmt: skip
     publish_asset = build_publish_asset([table_key(m.table) for m in models if m.layer == "marts"])
 
     known = {*input_markings, *markings}
@@ -76,21 +92,41 @@ def build_definitions(
         assets=[*source_assets, *REFERENCE_ASSETS, drops, *model_assets, publish_asset],
         asset_checks=checks,
         jobs=[nightly, ingest_drop_job],
-        schedules=[
-            dg.ScheduleDefinition(
-                name="nightly_refresh_schedule",
-                job=nightly,
-                cron_schedule="0 2 * * *",
-                execution_timezone="Europe/Brussels",
-                default_status=dg.DefaultScheduleStatus.RUNNING,
-                description="The nightly refresh at 02:00 Brussels time.",
-            )
-        ],
+        schedules=[nightly_schedule(settings, nightly)],
         sensors=[drop_sensor],
         resources=build_resources(settings),
         executor=dg.in_process_executor,
         loggers={"progress": progress_logger},
+        metadata={DROP_TABLES_METADATA: dg.MetadataValue.json(dict(drop_versions.datasets))},
     )
+
+
+def nightly_schedule(settings: Settings, job: Any) -> dg.ScheduleDefinition:
+    """02:00 Brussels time: a run of what changed since the last refresh, or a skip that says
+    nothing did."""
+
+    @dg.schedule(
+        name=NIGHTLY_SCHEDULE,
+        job=job,
+        cron_schedule="0 2 * * *",
+        execution_timezone="Europe/Brussels",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="The nightly refresh at 02:00 Brussels time, of what changed only.",
+    )
+    def nightly_refresh_schedule(
+        context: dg.ScheduleEvaluationContext,
+    ) -> dg.RunRequest | dg.SkipReason:
+        try:
+            repository = context.repository_def
+        except dg.DagsterInvariantViolationError:  # evaluated outside a code location
+            repository = None
+        plan = plan_refresh(settings, repository)
+        if plan.up_to_date:
+            return dg.SkipReason(plan.describe())
+        context.log.info(plan.describe())
+        return dg.RunRequest(asset_selection=plan.selection, tags={REFRESH_TAG: PLANNED_REFRESH})
+
+    return nightly_refresh_schedule
 
 
 defs = build_definitions(Settings.from_env())

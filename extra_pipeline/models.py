@@ -4,6 +4,15 @@ Dependencies are read from the SQL with sqlglot, so the lineage in the Dagster U
 lineage in the SQL. A reference to a table nothing produces fails at load time, naming the
 file and the table; the hash of the SQL text is the asset's code version, so Dagster
 knows which tables a change to a model makes stale.
+
+A model whose rows come in groups that never change once written (every member-state drop's
+rows, say) declares its key in the header comment, on a line of its own:
+
+    -- incremental: drop_id
+
+The warehouse then keeps its table per key value instead of rebuilding it: rows of keys the
+SELECT no longer yields are deleted, rows of new keys inserted (see
+`WarehouseResource.run_model`), so a nightly run costs what is new, not what is old.
 """
 
 from __future__ import annotations
@@ -24,6 +33,8 @@ SQL_DIR = PROJECT_ROOT / "sql"
 #: the layers, in build order
 LAYERS = ("staging", "intermediate", "marts")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: a header line `-- incremental: <column>`
+_INCREMENTAL = re.compile(r"^--\s*incremental\s*:\s*(?P<key>\S*)\s*$", re.IGNORECASE)
 
 
 class ModelError(ValueError):
@@ -40,6 +51,8 @@ class SqlModel:
     sql: str
     depends_on: tuple[str, ...]  # schema.table, sorted
     description: str
+    #: the column by which the table is kept up to date incrementally (None: rebuilt whole)
+    incremental_key: str | None = None
 
     @property
     def table(self) -> str:
@@ -83,26 +96,53 @@ def load_model(path: Path, layer: str) -> SqlModel:
                 f"sql/{where}: table {table.name!r} must be schema-qualified (e.g. staging.{table.name})"
             )
         depends_on.add(f"{table.db}.{table.name}")
+    header = _header_lines(sql)
     return SqlModel(
         layer=layer,
         name=name,
         path=path,
         sql=sql,
         depends_on=tuple(sorted(depends_on)),
-        description=_header_comment(sql),
+        description="\n".join(
+            line[2:].strip() for line in header if not _INCREMENTAL.match(line)
+        ).strip(),
+        incremental_key=_incremental_key(header, statement, where),
     )
 
 
-def _header_comment(sql: str) -> str:
-    """The leading `--` comment block: the model's description in the UI and the data dictionary."""
+def _header_lines(sql: str) -> list[str]:
+    """The leading `--` comment block: the model's description in the UI and the data
+    dictionary, and its directives."""
     lines = []
     for line in sql.splitlines():
         stripped = line.strip()
         if stripped.startswith("--"):
-            lines.append(stripped[2:].strip())
+            lines.append(stripped)
         elif stripped or lines:
             break
-    return "\n".join(lines).strip()
+    return lines
+
+
+def _incremental_key(header: list[str], statement: exp.Query, where: str) -> str | None:
+    """The column named by an `-- incremental: <column>` header line, checked against what
+    the SELECT outputs."""
+    keys = [m.group("key") for m in map(_INCREMENTAL.match, header) if m]
+    if not keys:
+        return None
+    if len(keys) > 1:
+        raise ModelError(f"sql/{where}: more than one `-- incremental:` line")
+    key = keys[0]
+    if not _NAME.match(key):
+        raise ModelError(
+            f"sql/{where}: `-- incremental: {key}` must name one output column (lower_snake_case)"
+        )
+    outputs = statement.named_selects
+    if key not in outputs:
+        hint = " (list the columns: `select *` hides them)" if "*" in outputs else ""
+        raise ModelError(
+            f"sql/{where}: incremental key {key!r} is not a column of the SELECT's output{hint}"
+        )
+    return key
 
 
 def discover_models(sql_dir: Path = SQL_DIR, *, known_tables: Iterable[str] = ()) -> list[SqlModel]:

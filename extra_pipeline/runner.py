@@ -7,6 +7,8 @@ import os
 import shutil
 import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,23 +32,86 @@ def prepare_dagster_home(settings: Settings) -> Path:
     return home
 
 
-def run_nightly(settings: Settings, *, progress: bool = True) -> dict[str, Any]:
-    """Execute the nightly job in process against the DAGSTER_HOME instance; a summary dict."""
+@contextmanager
+def dagster_instance() -> Iterator[dg.DagsterInstance]:
+    """The DAGSTER_HOME instance, disposed of afterwards.
+
+    Not entered with `with instance:`: Dagster 1.13's `__exit__` leaves the instance's
+    definitions-state storage installed in a context variable, so a later definitions load
+    in this process meets a disposed instance ("undefined DagsterInstance weakref").
+    """
+    instance = dg.DagsterInstance.get()
+    try:
+        yield instance
+    finally:
+        instance.dispose()
+
+
+def run_nightly(
+    settings: Settings,
+    *,
+    progress: bool = True,
+    full: bool = False,
+    defs: dg.Definitions | None = None,
+) -> dict[str, Any]:
+    """The nightly refresh in process against the DAGSTER_HOME instance; a summary dict.
+
+    It plans first (`extra_pipeline.refresh.plan_refresh`): only the stale assets run (with
+    their checks), and nothing at all when nothing changed; `planned` gives each planned
+    asset's reason, `up_to_date` says whether the run was skipped. `full` runs every asset
+    and rebuilds every model and published copy from scratch. `defs` defaults to the
+    definitions the settings describe.
+    """
     from extra_pipeline.definitions import NIGHTLY_JOB, build_definitions
     from extra_pipeline.defs.progress import terminal
+    from extra_pipeline.refresh import FULL_REFRESH, PLANNED_REFRESH, REFRESH_TAG, plan_refresh
 
-    defs = build_definitions(settings)
+    defs = defs if defs is not None else build_definitions(settings)
     job = defs.resolve_job_def(NIGHTLY_JOB)
-    terminal()  # bind progress output to the terminal before Dagster captures step output
+    stream = terminal()  # bind progress output to the terminal before Dagster captures it
     started = datetime.now(UTC)
-    with dg.DagsterInstance.get() as instance:
+    summary: dict[str, Any] = {
+        "run_id": None,
+        "success": True,
+        "up_to_date": False,
+        "sources_mode": settings.sources_mode,
+        "extra_home": str(settings.extra_home),
+        "dagster_home": str(settings.dagster_home),
+        "started_at": started.isoformat(),
+    }
+    with dagster_instance() as instance:
         for note in recover_abandoned_runs(instance):
             print(f"extra: {note}", file=sys.stderr)
+        if full:
+            selection = None
+            reason = "full refresh asked for: every asset runs, every table is rebuilt"
+            keys = sorted(k.to_user_string() for k in job.asset_layer.selected_asset_keys)
+            planned = dict.fromkeys(keys, "full refresh asked for")
+        else:
+            plan = plan_refresh(settings, defs)
+            selection, reason, planned = plan.selection, plan.describe(), plan.reasons()
+        if progress:
+            shown = (
+                [reason] if full or not planned else [f"{k}: {why}" for k, why in planned.items()]
+            )
+            print("\n".join(f"  = {line}" for line in shown), file=stream)
+        summary |= {"reason": reason, "planned": planned}
+        if not planned:
+            return summary | {
+                "up_to_date": True, "seconds": _seconds_since(started), "materialized": [],
+                "failed_steps": [], "skipped_steps": [], "checks": [],
+                "published": _published(settings),
+            }  # fmt: skip
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
+            asset_selection=selection,
             run_config={"loggers": {"progress": {"config": {"quiet": not progress}}}},
-            tags={CLI_PID_TAG: str(os.getpid()), CLI_HOST_TAG: socket.gethostname()},
+            tags={
+                CLI_PID_TAG: str(os.getpid()),
+                CLI_HOST_TAG: socket.gethostname(),
+                REFRESH_TAG: FULL_REFRESH if full else PLANNED_REFRESH,
+            },
         )
     failed_steps = sorted(
         {e.step_key for e in result.all_events if e.is_step_failure and e.step_key}
@@ -69,20 +134,24 @@ def run_nightly(settings: Settings, *, progress: bool = True) -> dict[str, Any]:
             if e.is_step_materialization and e.asset_key
         }
     )
-    return {
+    return summary | {
         "run_id": result.run_id,
         "success": result.success,
-        "sources_mode": settings.sources_mode,
-        "extra_home": str(settings.extra_home),
-        "dagster_home": str(settings.dagster_home),
-        "started_at": started.isoformat(),
-        "seconds": round((datetime.now(UTC) - started).total_seconds(), 2),
+        "seconds": _seconds_since(started),
         "materialized": materialized,
         "failed_steps": failed_steps,
         "skipped_steps": skipped,
         "checks": checks,
-        "published": {m.slug: str(settings.published_path(m.slug)) for m in Marking},
+        "published": _published(settings),
     }
+
+
+def _seconds_since(started: datetime) -> float:
+    return round((datetime.now(UTC) - started).total_seconds(), 2)
+
+
+def _published(settings: Settings) -> dict[str, str]:
+    return {m.slug: str(settings.published_path(m.slug)) for m in Marking}
 
 
 CLI_PID_TAG = "extra/cli_pid"
@@ -176,7 +245,7 @@ def last_run(settings: Settings) -> dict[str, Any] | None:
 
     if not (settings.dagster_home / "dagster.yaml").exists():
         return None
-    with dg.DagsterInstance.get() as instance:
+    with dagster_instance() as instance:
         records = instance.get_run_records(dg.RunsFilter(job_name=NIGHTLY_JOB), limit=1)
     if not records:
         return None
@@ -245,7 +314,7 @@ def _run_drop_jobs(
     defs = build_definitions(settings)
     job = defs.resolve_job_def(DROP_JOB)
     outcomes = []
-    with dg.DagsterInstance.get() as instance:
+    with dagster_instance() as instance:
         instance.add_dynamic_partitions(drop_partitions.name, [key for key, _, _ in jobs])
         for key, path, config in jobs:
             result = job.execute_in_process(

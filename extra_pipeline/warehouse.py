@@ -5,15 +5,22 @@ One process writes the working file at a time (the `duckdb_writer` concurrency p
 size 1 serialises writers across runs). Readers never open it: `publish()` builds a new
 file per marking level and swaps it in with an atomic rename, so a reader holding the old
 copy keeps its snapshot and a new connection sees the new data.
+
+Every write records, beside the table's marking, its code version (a model's SQL hash) and
+its data version (what it was built from: see `extra_pipeline.refresh`). They let a model
+be kept up to date by key (`run_model`), a published copy be updated from the previous one
+instead of rebuilt (`publish`), and the nightly refresh skip what has not changed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,7 +42,10 @@ create table if not exists audit.table_markings (
     marking varchar not null,         -- TLP slug: clear, green, amber, amber+strict, red
     asset_key varchar,
     row_count bigint,
-    updated_at timestamptz not null
+    updated_at timestamptz not null,
+    code_version varchar,             -- a model's SQL hash
+    data_version varchar,             -- what the table was built from (extra_pipeline.refresh)
+    incremental_key varchar           -- the column a model is kept up to date by, if any
 );
 create table if not exists audit.source_snapshots (
     sha256 varchar not null,
@@ -105,7 +115,22 @@ create table if not exists audit.check_results (
     run_id varchar,
     checked_at timestamptz not null
 );
+create table if not exists audit.publications (
+    level varchar primary key,        -- the published copy's TLP slug
+    fingerprint varchar not null,     -- the working file's state it was built from
+    built_at timestamptz not null
+);
 """
+#: columns added since the first release: a warehouse made before them gains them on connect
+_AUDIT_COLUMNS = {
+    "audit.table_markings": (
+        ("code_version", "varchar"),
+        ("data_version", "varchar"),
+        ("incremental_key", "varchar"),
+    ),
+}
+#: bookkeeping of the working file, never copied into the published files
+_INTERNAL_TABLES = ("audit.publications",)
 
 #: audit tables are CLEAR as tables; their rows are filtered per level (`_PUBLISHED_ROWS`)
 _AUDIT_MARKINGS = {
@@ -169,6 +194,21 @@ def sql_string(value: str) -> str:
 
 
 @dataclass(frozen=True)
+class TableVersion:
+    """What `audit.table_markings` records about one table's last write."""
+
+    table: str
+    marking: str
+    code_version: str | None
+    data_version: str | None
+    incremental_key: str | None
+    updated_at: datetime | None
+
+
+_UNRECORDED = TableVersion("", "", None, None, None, None)
+
+
+@dataclass(frozen=True)
 class TableStats:
     """What a materialisation reports about the table it wrote."""
 
@@ -189,6 +229,26 @@ class TableStats:
         }
 
 
+@dataclass(frozen=True)
+class ModelBuild:
+    """What `run_model` did: the table's stats and how it got there."""
+
+    stats: TableStats
+    mode: str  # full, incremental or unchanged
+    reason: str
+    rows_inserted: int
+    rows_deleted: int
+
+    def metadata(self) -> dict[str, object]:
+        return {
+            **self.stats.metadata(),
+            "mode": self.mode,
+            "mode_reason": self.reason,
+            "rows_inserted": self.rows_inserted,
+            "rows_deleted": self.rows_deleted,
+        }
+
+
 class WarehouseResource(dg.ConfigurableResource):
     """The DuckDB working file. Open it through `connect()`; every writer shares the pool."""
 
@@ -203,49 +263,90 @@ class WarehouseResource(dg.ConfigurableResource):
             for schema in SCHEMAS:
                 con.execute(f"create schema if not exists {quote_ident(schema)}")
             con.execute(_AUDIT_DDL)
+            _add_missing_columns(con)
             yield con
         finally:
             con.close()
 
     def write_frame(
-        self, table: str, frame: pd.DataFrame, *, marking: Marking, asset_key: str
+        self,
+        table: str,
+        frame: pd.DataFrame,
+        *,
+        marking: Marking,
+        asset_key: str,
+        data_version: str | None = None,
     ) -> TableStats:
-        """Replace `table` with `frame` and record its marking, in one transaction."""
+        """Replace `table` with `frame` and record its marking (and data version), in one transaction."""
         with self.connect() as con:
             con.register("incoming_frame", frame)
             try:
-                return self._replace(
-                    con, table, "select * from incoming_frame", marking=marking, asset_key=asset_key
-                )
+                with transaction(con):
+                    con.execute(
+                        f"create or replace table {qualified(table)} as select * from incoming_frame"
+                    )
+                    stats = describe_table(con, table, marking)
+                    record_marking(
+                        con, table, marking, asset_key=asset_key, row_count=stats.row_count,
+                        data_version=data_version,
+                    )  # fmt: skip
+                return stats
             finally:
                 con.unregister("incoming_frame")
 
     def run_model(
-        self, table: str, select_sql: str, *, marking: Marking, asset_key: str
-    ) -> TableStats:
-        """Replace `table` with the result of a model's SELECT and record its marking."""
-        with self.connect() as con:
-            return self._replace(con, table, select_sql, marking=marking, asset_key=asset_key)
-
-    @staticmethod
-    def _replace(
-        con: duckdb.DuckDBPyConnection,
+        self,
         table: str,
         select_sql: str,
         *,
         marking: Marking,
         asset_key: str,
-    ) -> TableStats:
-        con.execute("begin transaction")
-        try:
-            con.execute(f"create or replace table {qualified(table)} as {select_sql}")
+        code_version: str | None = None,
+        data_version: str | None = None,
+        incremental_key: str | None = None,
+        full: bool = False,
+    ) -> ModelBuild:
+        """Bring `table` up to date with a model's SELECT and record its marking and versions.
+
+        - `unchanged`: the table exists and was built by this code from inputs of this data
+          version: nothing to do.
+        - `incremental` (a model with an `incremental_key`, built before by the same code): in
+          one transaction, rows of key values the SELECT no longer yields are deleted and
+          rows of new key values inserted; the SELECT is asked only for its key column and
+          for the new keys' rows, so the cost follows what changed, not the table's size.
+        - `full`: the table is replaced (first build, code changed, not incremental, or
+          `full` asked for).
+        """
+        with self.connect() as con, transaction(con):
+            recorded = recorded_versions(con, [table]).get(table) or _UNRECORDED
+            exists = table_exists(con, table)
+            same_code = bool(exists and code_version and recorded.code_version == code_version)
+            unchanged = bool(
+                not full and same_code and data_version and recorded.data_version == data_version
+            )
+            delta = None
+            if not unchanged and incremental_key and not full and same_code:
+                delta = key_delta(con, qualified(table), _subquery(select_sql), incremental_key)
+            replaced = 0
+            if not unchanged and delta is None:
+                if exists:
+                    (replaced,) = con.execute(f"select count(*) from {qualified(table)}").fetchone()
+                con.execute(f"create or replace table {qualified(table)} as {select_sql}")
             stats = describe_table(con, table, marking)
-            record_marking(con, table, marking, asset_key=asset_key, row_count=stats.row_count)
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
-        return stats
+            if not unchanged or recorded.marking != marking.slug:
+                record_marking(
+                    con, table, marking, asset_key=asset_key, row_count=stats.row_count,
+                    code_version=code_version, data_version=data_version,
+                    incremental_key=incremental_key,
+                )  # fmt: skip
+        if unchanged:
+            return ModelBuild(stats, "unchanged", "code and inputs as at the last build", 0, 0)
+        if delta is not None:
+            return ModelBuild(stats, "incremental", "new inputs", *delta)
+        reason = _full_reason(
+            exists=exists, same_code=same_code, full=full, incremental=incremental_key is not None
+        )
+        return ModelBuild(stats, "full", reason, stats.row_count, int(replaced))
 
     def read_table(self, table: str) -> pd.DataFrame:
         """A whole table as a DataFrame (for checks on tables the size of one source)."""
@@ -262,21 +363,19 @@ class WarehouseResource(dg.ConfigurableResource):
         with self.connect() as con:
             con.register("incoming_rows", frame)
             try:
-                con.execute("begin transaction")
-                if keys:
-                    match = " and ".join(f"t.{quote_ident(k)} = i.{quote_ident(k)}" for k in keys)
+                with transaction(con):
+                    if keys:
+                        match = " and ".join(
+                            f"t.{quote_ident(k)} = i.{quote_ident(k)}" for k in keys
+                        )
+                        con.execute(
+                            f"delete from {qualified(table)} t "
+                            f"where exists (select 1 from incoming_rows i where {match})"
+                        )
+                    columns = ", ".join(quote_ident(c) for c in frame.columns)
                     con.execute(
-                        f"delete from {qualified(table)} t "
-                        f"where exists (select 1 from incoming_rows i where {match})"
+                        f"insert into {qualified(table)} ({columns}) select {columns} from incoming_rows"
                     )
-                columns = ", ".join(quote_ident(c) for c in frame.columns)
-                con.execute(
-                    f"insert into {qualified(table)} ({columns}) select {columns} from incoming_rows"
-                )
-                con.execute("commit")
-            except BaseException:
-                con.execute("rollback")
-                raise
             finally:
                 con.unregister("incoming_rows")
         return len(frame)
@@ -287,6 +386,142 @@ class WarehouseResource(dg.ConfigurableResource):
             rows = con.execute("select table_name, marking from audit.table_markings").fetchall()
         markings = {name: parse_marking(marking) for name, marking in rows}
         return {**_AUDIT_MARKINGS, **markings}
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Everything inside commits together or not at all."""
+    con.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
+def _add_missing_columns(con: duckdb.DuckDBPyConnection) -> None:
+    for table, columns in _AUDIT_COLUMNS.items():
+        have = set(_columns(con, table))
+        for name, type_ in columns:
+            if name not in have:
+                con.execute(
+                    f"alter table {qualified(table)} add column if not exists {name} {type_}"
+                )
+
+
+def _columns(
+    con: duckdb.DuckDBPyConnection, table: str, *, database: str | None = None
+) -> list[str]:
+    schema, _, name = table.partition(".")
+    rows = con.execute(
+        "select column_name from duckdb_columns() where database_name = "
+        "coalesce(?, current_database()) and schema_name = ? and table_name = ? "
+        "order by column_index",
+        [database, schema, name],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def table_exists(
+    con: duckdb.DuckDBPyConnection, table: str, *, database: str | None = None
+) -> bool:
+    schema, _, name = table.partition(".")
+    (found,) = con.execute(
+        "select count(*) from duckdb_tables() where database_name = coalesce(?, current_database()) "
+        "and schema_name = ? and table_name = ?",
+        [database, schema, name],
+    ).fetchone()
+    return bool(found)
+
+
+def recorded_versions(
+    con: duckdb.DuckDBPyConnection, tables: Iterable[str] | None = None
+) -> dict[str, TableVersion]:
+    """What `audit.table_markings` says about each table (or those named): empty where the
+    warehouse predates it, versions None where it predates versions."""
+    have = set(_columns(con, "audit.table_markings"))
+    if not have:
+        return {}
+    wanted = ["code_version", "data_version", "incremental_key"]
+    columns = ", ".join(c if c in have else f"null as {c}" for c in wanted)
+    sql = f"select table_name, marking, {columns}, updated_at from audit.table_markings"
+    params: list[object] = []
+    if tables is not None:
+        sql += " where list_contains(?, table_name)"
+        params.append(list(tables))
+    return {row[0]: TableVersion(*row) for row in con.execute(sql, params).fetchall()}
+
+
+def key_delta(
+    con: duckdb.DuckDBPyConnection,
+    target: str,
+    source: str,
+    key: str,
+    *,
+    wanted: set[object] | None = None,
+    held: set[object] | None = None,
+) -> tuple[int, int] | None:
+    """Make `target` hold the rows of `source` by key: delete the rows of key values `source`
+    no longer has, insert `source`'s rows of key values `target` lacks; (inserted, deleted).
+
+    Rows of a key value both hold are left alone: this is right only where a key value's
+    rows never change once written (a drop's rows). None, with nothing changed, when the
+    key is null somewhere or of a type not handled here (the caller rebuilds instead).
+    `wanted` and `held` are the key values of `source` and `target`, where already known.
+    """
+    column = quote_ident(key)
+    wanted = wanted if wanted is not None else distinct_values(con, source, key)
+    held = held if held is not None else distinct_values(con, target, key)
+    try:
+        gone, new = _literals(held - wanted), _literals(wanted - held)
+    except TypeError:
+        return None
+    deleted = inserted = 0
+    if gone:
+        (deleted,) = con.execute(f"delete from {target} where {column} in ({gone})").fetchone()
+    if new:
+        # key values as literals: DuckDB filters the scan with them (a join would not)
+        (inserted,) = con.execute(
+            f"insert into {target} by name select * from {source} where {column} in ({new})"
+        ).fetchone()
+    return int(inserted), int(deleted)
+
+
+def distinct_values(con: duckdb.DuckDBPyConnection, relation: str, column: str) -> set[object]:
+    """The distinct values of one column (DuckDB reads that column only)."""
+    rows = con.execute(f"select distinct {quote_ident(column)} from {relation}").fetchall()
+    return {row[0] for row in rows}
+
+
+def _literals(values: Iterable[object]) -> str:
+    """SQL literals for key values (strings and integers); TypeError for anything else."""
+    rendered = []
+    for value in sorted(values, key=repr):
+        if isinstance(value, str):
+            rendered.append(sql_string(value))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            rendered.append(str(value))
+        else:
+            raise TypeError(f"key value {value!r} is not a string or an integer")
+    return ", ".join(rendered)
+
+
+def _subquery(select_sql: str) -> str:
+    """A model's SELECT as a relation (its text may end in a comment or a semicolon)."""
+    return f"(\n{select_sql.strip().rstrip(';')}\n)"
+
+
+def _full_reason(*, exists: bool, same_code: bool, full: bool, incremental: bool) -> str:
+    if full:
+        return "full refresh asked for"
+    if not exists:
+        return "first build (no table yet)"
+    if not same_code:
+        return "code changed since the last build"
+    return (
+        "key values not comparable (null, or not text or integer)" if incremental else "new inputs"
+    )
 
 
 def describe_table(con: duckdb.DuckDBPyConnection, table: str, marking: Marking) -> TableStats:
@@ -302,12 +537,23 @@ def describe_table(con: duckdb.DuckDBPyConnection, table: str, marking: Marking)
 
 
 def record_marking(
-    con: duckdb.DuckDBPyConnection, table: str, marking: Marking, *, asset_key: str, row_count: int
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    marking: Marking,
+    *,
+    asset_key: str,
+    row_count: int,
+    code_version: str | None = None,
+    data_version: str | None = None,
+    incremental_key: str | None = None,
 ) -> None:
+    """Record a table's marking, size and versions (in the writer's transaction)."""
     con.execute(
-        "insert or replace into audit.table_markings values (?, ?, ?, ?, ?)",
-        [table, marking.slug, asset_key, row_count, datetime.now(UTC)],
-    )
+        "insert or replace into audit.table_markings (table_name, marking, asset_key, row_count, "
+        "updated_at, code_version, data_version, incremental_key) values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [table, marking.slug, asset_key, row_count, datetime.now(UTC), code_version,
+         data_version, incremental_key],
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -316,15 +562,21 @@ class PublishedCopy:
     path: Path
     tables: tuple[str, ...]
     withheld: tuple[str, ...]  # tables above this level, left out
+    #: built from the previous copy (only what changed rewritten) rather than from scratch
+    updated: bool = False
+    #: per table: kept, copied, or the rows inserted and deleted by key (+n -m)
+    changes: Mapping[str, str] = field(default_factory=dict)
 
 
-def list_tables(con: duckdb.DuckDBPyConnection, schemas: Iterable[str]) -> list[str]:
+def list_tables(
+    con: duckdb.DuckDBPyConnection, schemas: Iterable[str], *, database: str | None = None
+) -> list[str]:
     wanted = list(schemas)
     rows = con.execute(
         "select table_schema || '.' || table_name from information_schema.tables "
-        "where table_catalog = current_database() and table_type = 'BASE TABLE' "
+        "where table_catalog = coalesce(?, current_database()) and table_type = 'BASE TABLE' "
         "and list_contains(?, table_schema) order by 1",
-        [wanted],
+        [database, wanted],
     ).fetchall()
     return [row[0] for row in rows]
 
@@ -335,30 +587,110 @@ def publish(
     *,
     levels: Iterable[Marking] = tuple(Marking),
     markings: Mapping[str, Marking] | None = None,
+    full: bool = False,
 ) -> list[PublishedCopy]:
     """Write one DuckDB file per marking level with only the tables at or below it, atomically.
 
     A table with no recorded marking counts as RED, so it only reaches the RED copy.
+
+    Each new file starts as a copy of the previous one, where there is one: a table whose
+    data version is the one that copy holds is kept as it is, a table kept by key gets only
+    its new and removed keys' rows, the rest is copied again; the audit tables (filtered per
+    level) are always rewritten. A copy that would lose a table (withheld now, or gone) is
+    built from scratch instead, and so is every copy with `full`.
     """
     published_dir.mkdir(parents=True, exist_ok=True)
     marks = dict(markings if markings is not None else warehouse.table_markings())
     copies = []
     built_at = datetime.now(UTC)
     with warehouse.connect() as con:
-        tables = list_tables(con, PUBLISHED_SCHEMAS)
+        fingerprint = publish_fingerprint(con)
+        versions = recorded_versions(con)
+        tables = [t for t in list_tables(con, PUBLISHED_SCHEMAS) if t not in _INTERNAL_TABLES]
+        key_sets: dict[tuple[str, str], set[object]] = {}  # shared by the copies
         for level in levels:
             allowed = [t for t in tables if marks.get(t, Marking.RED) <= level]
             withheld = [t for t in tables if t not in allowed]
             final = published_dir / f"{level.slug}.duckdb"
             temporary = published_dir / f".{level.slug}.{uuid.uuid4().hex}.tmp"
             try:
-                _build_copy(con, temporary, level, allowed, marks, built_at)
+                previous = None if full else _previous_copy(con, final, temporary, allowed)
+                changes = _build_copy(
+                    con, temporary, level, allowed, marks, versions, built_at, previous, key_sets
+                )
                 os.replace(temporary, final)  # atomic: readers see the old file or the new one
             finally:
                 _remove_quietly(temporary)
                 _remove_quietly(Path(f"{temporary}.wal"))
-            copies.append(PublishedCopy(level, final, tuple(allowed), tuple(withheld)))
+            copies.append(
+                PublishedCopy(
+                    level, final, tuple(allowed), tuple(withheld), previous is not None, changes
+                )
+            )
+        with transaction(con):
+            for copy in copies:
+                con.execute(
+                    "insert or replace into audit.publications values (?, ?, ?)",
+                    [copy.level.slug, fingerprint, built_at],
+                )
     return copies
+
+
+def publish_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+    """The state of everything a published copy is made of: every table's recorded write and
+    the audit tables' rows. It changes with any write; a copy built at this fingerprint is
+    up to date while it holds. (Times as epoch microseconds: the same in any time zone.)"""
+    parts: list[object] = [list_tables(con, PUBLISHED_SCHEMAS)]
+    for sql in (
+        "select table_name, marking, data_version, epoch_us(updated_at) "
+        "from audit.table_markings order by table_name",
+        "select drop_id, status, superseded_by, marking from audit.drops order by drop_id",
+        "select count(*) from audit.quarantine",
+        "select count(*), epoch_us(max(checked_at)) from audit.check_results",
+        "select count(*), epoch_us(max(used_at)) from audit.source_snapshots",
+    ):
+        parts.append(con.execute(sql).fetchall())
+    return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class _CopyVersion:
+    data_version: str | None
+    code_version: str | None
+
+
+def _previous_copy(
+    con: duckdb.DuckDBPyConnection, final: Path, temporary: Path, allowed: list[str]
+) -> dict[str, _CopyVersion] | None:
+    """Copy the current published file to `temporary` and say which versions it holds; None
+    (and no copy) where it cannot be built on: missing, made before versions were recorded,
+    unreadable, or holding a table that must now leave it (built from scratch instead, so
+    nothing withheld lingers in the file)."""
+    if not final.is_file() or Path(f"{final}.wal").exists():
+        return None
+    _copy_file(final, temporary)
+    held: dict[str, _CopyVersion] | None = None
+    try:
+        con.execute(f"attach {sql_string(str(temporary))} as previous (read_only)")
+    except duckdb.Error:
+        _remove_quietly(temporary)
+        return None
+    try:
+        present = set(list_tables(con, PUBLISHED_SCHEMAS, database="previous"))
+        columns = set(_columns(con, "audit.published_tables", database="previous"))
+        if {"data_version", "code_version"} <= columns and present <= {
+            *allowed,
+            "audit.published_tables",
+        }:
+            rows = con.execute(
+                "select table_name, data_version, code_version from previous.audit.published_tables"
+            ).fetchall()
+            held = {name: _CopyVersion(dv, cv) for name, dv, cv in rows if name in present}
+    finally:
+        con.execute("detach previous")
+    if held is None:
+        _remove_quietly(temporary)
+    return held
 
 
 def _build_copy(
@@ -367,34 +699,86 @@ def _build_copy(
     level: Marking,
     allowed: list[str],
     marks: Mapping[str, Marking],
+    versions: Mapping[str, TableVersion],
     built_at: datetime,
-) -> None:
-    """Write one published copy: the allowed tables, audit rows filtered to the level."""
+    previous: Mapping[str, _CopyVersion] | None,
+    key_sets: dict[tuple[str, str], set[object]],
+) -> dict[str, str]:
+    """Write one published copy: the allowed tables, audit rows filtered to the level; on
+    top of the previous copy's file where `previous` says what that holds. `key_sets`
+    caches the key values of a table at a data version (the same in every copy)."""
+
+    def keys_of(table: str, version: str, relation: str, key: str) -> set[object]:
+        if (table, version) not in key_sets:
+            key_sets[table, version] = distinct_values(con, relation, key)
+        return key_sets[table, version]
+
     visible = [table for table, marking in marks.items() if marking <= level]
+    changes: dict[str, str] = {}
     con.execute(f"attach {sql_string(str(path))} as publishing")
     try:
         for schema in PUBLISHED_SCHEMAS:
-            con.execute(f"create schema publishing.{quote_ident(schema)}")
+            con.execute(f"create schema if not exists publishing.{quote_ident(schema)}")
         lists = {"tables": visible, "levels": [m.slug for m in levels_up_to(level)]}
         for table in allowed:
+            target = f"publishing.{qualified(table)}"
+            now = versions.get(table)
+            held = (previous or {}).get(table)
+            if table not in _PUBLISHED_ROWS and now and held and now.data_version:
+                if held.data_version == now.data_version:
+                    changes[table] = "kept"
+                    continue
+                key = now.incremental_key
+                if key and held.data_version and now.code_version == held.code_version:
+                    delta = key_delta(
+                        con, target, qualified(table), key,
+                        wanted=keys_of(table, now.data_version, qualified(table), key),
+                        held=keys_of(table, held.data_version, target, key),
+                    )  # fmt: skip
+                    if delta is not None:
+                        changes[table] = f"+{delta[0]} -{delta[1]}"
+                        continue
             select, binds = _PUBLISHED_ROWS.get(table, (f"select * from {qualified(table)}", ""))
             con.execute(
-                f"create table publishing.{qualified(table)} as {select}",
+                f"create or replace table {target} as {select}",
                 [lists[binds]] if binds else [],
             )
+            changes[table] = "copied"
         con.execute(
-            "create table publishing.audit.published_tables "
-            "(table_name varchar, marking varchar, row_count bigint, level varchar, built_at timestamptz)"
+            "create or replace table publishing.audit.published_tables (table_name varchar, "
+            "marking varchar, row_count bigint, level varchar, built_at timestamptz, "
+            "data_version varchar, code_version varchar)"
         )
         for table in allowed:
             (count,) = con.execute(f"select count(*) from publishing.{qualified(table)}").fetchone()
+            now = versions.get(table)
             con.execute(
-                "insert into publishing.audit.published_tables values (?, ?, ?, ?, ?)",
-                [table, marks.get(table, Marking.RED).slug, count, level.slug, built_at],
-            )
+                "insert into publishing.audit.published_tables values (?, ?, ?, ?, ?, ?, ?)",
+                [table, marks.get(table, Marking.RED).slug, count, level.slug, built_at,
+                 now.data_version if now else None, now.code_version if now else None],
+            )  # fmt: skip
         con.execute("checkpoint publishing")
     finally:
         con.execute("detach publishing")
+    return changes
+
+
+#: Linux `ioctl` asking for a copy-on-write clone of a whole file (Btrfs, XFS, bcachefs...)
+_FICLONE = 0x40049409
+
+
+def _copy_file(source: Path, target: Path) -> None:
+    """`source` copied to `target`: a copy-on-write clone where the file system offers one
+    (instant, whatever the file's size), else a plain copy."""
+    try:
+        import fcntl
+
+        with source.open("rb") as src, target.open("wb") as dst:
+            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+        return
+    except (ImportError, OSError):  # not Linux, or not a file system that clones
+        pass
+    shutil.copyfile(source, target)
 
 
 def _remove_quietly(path: Path) -> None:

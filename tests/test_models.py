@@ -346,3 +346,56 @@ def test_unmarked_input_makes_everything_downstream_red(tmp_path: Path) -> None:
         "marts.b": Marking.RED,
         "marts.c": Marking.CLEAR,
     }
+
+
+# --- incremental models ----------------------------------------------------------------------
+
+
+def test_real_drop_models_are_kept_by_drop() -> None:
+    models = by_table(discover_models(SQL_DIR, known_tables=RAW_TABLES))
+    incremental = {t for t, m in models.items() if m.incremental_key}
+    assert incremental == {
+        "staging.seizures",
+        "staging.criminal_networks",
+        "marts.fct_seizure",
+        "marts.fct_network",
+    }
+    assert {models[t].incremental_key for t in incremental} == {"drop_id"}
+    assert "incremental" not in models["marts.fct_seizure"].description
+
+
+def test_incremental_directive_names_an_output_column(tmp_path: Path) -> None:
+    write_models(
+        tmp_path,
+        {
+            "marts/x.sql": (
+                "-- Facts, one row per drop and ref.\n"
+                "-- incremental: drop_id\n"
+                "select d.drop_id, ref from raw.a as d\n"
+            )
+        },
+    )
+    (model,) = discover_models(tmp_path, known_tables=["raw.a"])
+    assert model.incremental_key == "drop_id"
+    assert model.description == "Facts, one row per drop and ref."
+
+
+@pytest.mark.parametrize(
+    ("sql", "fragment"),
+    [
+        ("-- incremental: drop_id\nselect ref from raw.a", "'drop_id' is not a column"),
+        ("-- incremental: drop_id\nselect * from raw.a", "`select *` hides them"),
+        ("-- incremental: Drop-Id\nselect 1 as a from raw.a", "must name one output column"),
+        ("-- incremental:\nselect 1 as a from raw.a", "must name one output column"),
+        (
+            "-- incremental: a\n-- incremental: b\nselect 1 as a, 2 as b from raw.a",
+            "more than one",
+        ),
+    ],
+)
+def test_bad_incremental_directive_names_the_file(tmp_path: Path, sql: str, fragment: str) -> None:
+    write_models(tmp_path, {"marts/x.sql": sql})
+    with pytest.raises(ModelError) as caught:
+        discover_models(tmp_path, known_tables=["raw.a"])
+    assert str(caught.value).startswith("sql/marts/x.sql: ")
+    assert fragment in str(caught.value)

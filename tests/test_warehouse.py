@@ -150,10 +150,10 @@ def test_failed_model_rolls_back(warehouse: WarehouseResource, failing_sql: str)
         assert rows(con, "select a from marts.m order by a") == [(1,), (2,)]
     assert recorded_markings(warehouse) == {"marts.m": ("clear", "marts/m", 2)}
     # and the warehouse is still writable afterwards
-    stats = warehouse.run_model(
+    build = warehouse.run_model(
         "marts.m", "select 3 as a", marking=Marking.GREEN, asset_key="marts/m"
     )
-    assert stats.row_count == 1
+    assert build.stats.row_count == 1
     assert recorded_markings(warehouse) == {"marts.m": ("green", "marts/m", 1)}
 
 

@@ -1,4 +1,10 @@
-"""The SQL models as assets: one per file in `sql/`, lineage from the SQL itself."""
+"""The SQL models as assets: one per file in `sql/`, lineage from the SQL itself.
+
+A model asset builds its table only when it must: its data version (its SQL's hash with the
+data versions of the tables it reads, see `extra_pipeline.refresh`) is computed first, and a
+table already built at that version is left alone; a model with an incremental key is kept
+up to date by key; a full refresh (run tag `extra/refresh: full`) rebuilds it whole.
+"""
 
 from collections.abc import Mapping
 
@@ -6,6 +12,14 @@ import dagster as dg
 
 from extra_pipeline.markings import Marking, highest
 from extra_pipeline.models import SqlModel
+from extra_pipeline.refresh import (
+    FULL_REFRESH,
+    READS_METADATA,
+    REFRESH_TAG,
+    DropTables,
+    input_versions,
+    model_version,
+)
 from extra_pipeline.warehouse import WRITER_POOL, WarehouseResource
 
 
@@ -35,14 +49,17 @@ def build_model_asset(
     *,
     table_assets: Mapping[str, dg.AssetKey] | None = None,
     bootstrap: Mapping[str, str] | None = None,
+    drop_tables: DropTables | None = None,
 ) -> dg.AssetsDefinition:
-    """The asset that (re)builds one model's table.
+    """The asset that brings one model's table up to date.
 
     `table_assets` names the asset behind an input table where it is not the table's own
     key (the drop tables are written by the partitioned `raw/drops` asset); `bootstrap`
-    holds DDL for inputs that must exist even before their first write (no drop yet).
+    holds DDL for inputs that must exist even before their first write (no drop yet);
+    `drop_tables` says which inputs take their data version from `audit.drops`.
     """
     table_assets = table_assets or {}
+    drop_tables = drop_tables or DropTables({})
     ensure = [ddl for table, ddl in (bootstrap or {}).items() if table in model.depends_on]
     deps = sorted({table_assets.get(dep, table_key(dep)) for dep in model.depends_on}, key=str)
 
@@ -58,9 +75,15 @@ def build_model_asset(
             "marking": marking.label,
             "sql_file": model.relative_path,
             "sql": dg.MetadataValue.md(f"```sql\n{model.sql.strip()}\n```"),
+            READS_METADATA: dg.MetadataValue.json(list(model.depends_on)),
+            "maintained": f"incrementally, by {model.incremental_key}"
+            if model.incremental_key
+            else "rebuilt whole when its inputs change",
         },
     )
-    def model_asset(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def model_asset(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
         # A drop marked above its dataset's default raises its table's recorded marking:
         # the model takes the highest of what it was declared with and what it reads now.
         recorded = warehouse.table_markings()
@@ -68,12 +91,25 @@ def build_model_asset(
         with warehouse.connect() as con:
             for ddl in ensure:
                 con.execute(ddl)
-        stats = warehouse.run_model(
+            inputs = input_versions(con, model.depends_on, drop_tables)
+        version = model_version(model.code_version, inputs)
+        build = warehouse.run_model(
             model.table,
             model.sql,
             marking=current,
             asset_key=table_key(model.table).to_user_string(),
+            code_version=model.code_version,
+            data_version=version,
+            incremental_key=model.incremental_key,
+            full=context.run.tags.get(REFRESH_TAG) == FULL_REFRESH,
         )
-        return dg.MaterializeResult(metadata=stats.metadata())
+        context.log.info(
+            f"{model.table}: {build.mode} ({build.reason}), "
+            f"+{build.rows_inserted:,} -{build.rows_deleted:,} rows"
+        )
+        return dg.MaterializeResult(
+            metadata=build.metadata(),
+            data_version=dg.DataVersion(version) if version else None,
+        )
 
     return model_asset

@@ -6,14 +6,17 @@ import dagster as dg
 
 from extra_pipeline.defs.resources import PublishingResource
 from extra_pipeline.markings import Marking
+from extra_pipeline.refresh import FULL_REFRESH, REFRESH_TAG
 from extra_pipeline.warehouse import WRITER_POOL, WarehouseResource, publish
+
+PUBLISH_KEY = dg.AssetKey(["published", "warehouse"])
 
 
 def build_publish_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
     """Publishes after every mart (and its blocking checks) has succeeded."""
 
     @dg.asset(
-        key=["published", "warehouse"],
+        key=PUBLISH_KEY,
         deps=upstream,
         group_name="publish",
         pool=WRITER_POOL,
@@ -21,11 +24,16 @@ def build_publish_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
         metadata={"marking": "per file: one copy per TLP level"},
     )
     def published_warehouse(
-        warehouse: WarehouseResource, publishing: PublishingResource
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        publishing: PublishingResource,
     ) -> dg.MaterializeResult:
         """`published/<level>.duckdb` for every TLP level, each holding only the marts and audit
-        tables at or below its level; analysts and tools read these, never the working file."""
-        copies = publish(warehouse, Path(publishing.published_dir))
+        tables at or below its level; analysts and tools read these, never the working file.
+        Each is built on the previous one (only what changed is written) unless the run is a
+        full refresh."""
+        full = context.run.tags.get(REFRESH_TAG) == FULL_REFRESH
+        copies = publish(warehouse, Path(publishing.published_dir), full=full)
         clear = next(c for c in copies if c.level == Marking.CLEAR)
         return dg.MaterializeResult(
             metadata={
@@ -36,6 +44,8 @@ def build_publish_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
                             "file": c.path.name,
                             "tables": len(c.tables),
                             "withheld": list(c.withheld),
+                            "built_on_previous": c.updated,
+                            "changes": dict(c.changes),
                         }
                         for c in copies
                     }

@@ -1,18 +1,34 @@
-"""Reference data shipped under `assets/reference/`: countries and the market taxonomy."""
+"""Reference data shipped under `assets/reference/`: countries and the market taxonomy.
+
+Each table's data version is the content of what it is built from (`REFERENCE_VERSIONS`),
+so the nightly refresh reloads it only when those files change.
+"""
 
 import dagster as dg
 import pandas as pd
 
 from extra_pipeline.countries import default_harmoniser
 from extra_pipeline.markings import Marking
+from extra_pipeline.refresh import digest, file_digest, harmoniser_identity
 from extra_pipeline.settings import PROJECT_ROOT
 from extra_pipeline.warehouse import WRITER_POOL, WarehouseResource
 
 MARKETS_CSV = PROJECT_ROOT / "assets" / "reference" / "markets.csv"
+COUNTRY_REFERENCE_KEY = dg.AssetKey(["raw", "country_reference"])
+MARKET_REFERENCE_KEY = dg.AssetKey(["raw", "market_reference"])
+
+
+def country_reference_version() -> str:
+    """The country reference is the harmoniser's own table: its code and files."""
+    return digest("country_reference", harmoniser_identity())
+
+
+def market_reference_version() -> str:
+    return digest("market_reference", file_digest(MARKETS_CSV))
 
 
 @dg.asset(
-    key=["raw", "country_reference"],
+    key=COUNTRY_REFERENCE_KEY,
     group_name="reference",
     pool=WRITER_POOL,
     kinds={"python", "duckdb"},
@@ -23,15 +39,17 @@ MARKETS_CSV = PROJECT_ROOT / "assets" / "reference" / "markets.csv"
 )
 def country_reference(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """ISO 3166 countries with UN M49 regions and EU/EEA membership: the harmoniser's reference table."""
+    version = country_reference_version()
     frame = default_harmoniser().reference_table()
     stats = warehouse.write_frame(
-        "raw.country_reference", frame, marking=Marking.CLEAR, asset_key="raw/country_reference"
-    )
-    return dg.MaterializeResult(metadata=stats.metadata())
+        "raw.country_reference", frame, marking=Marking.CLEAR,
+        asset_key="raw/country_reference", data_version=version,
+    )  # fmt: skip
+    return dg.MaterializeResult(metadata=stats.metadata(), data_version=dg.DataVersion(version))
 
 
 @dg.asset(
-    key=["raw", "market_reference"],
+    key=MARKET_REFERENCE_KEY,
     group_name="reference",
     pool=WRITER_POOL,
     kinds={"python", "duckdb"},
@@ -39,12 +57,19 @@ def country_reference(warehouse: WarehouseResource) -> dg.MaterializeResult:
 )
 def market_reference(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """The 15 GI-TOC criminal markets, cross-walked to EMPACT 2026-2029 and EU-SOCTA 2025."""
+    version = market_reference_version()
     frame = pd.read_csv(MARKETS_CSV, dtype=str, keep_default_na=False)
     stats = warehouse.write_frame(
-        "raw.market_reference", frame, marking=Marking.CLEAR, asset_key="raw/market_reference"
-    )
-    return dg.MaterializeResult(metadata=stats.metadata())
+        "raw.market_reference", frame, marking=Marking.CLEAR,
+        asset_key="raw/market_reference", data_version=version,
+    )  # fmt: skip
+    return dg.MaterializeResult(metadata=stats.metadata(), data_version=dg.DataVersion(version))
 
 
 REFERENCE_ASSETS = [country_reference, market_reference]
 REFERENCE_TABLES = {"raw.country_reference": Marking.CLEAR, "raw.market_reference": Marking.CLEAR}
+#: asset -> (its table, the data version its files give it now), for the refresh planner
+REFERENCE_VERSIONS = {
+    COUNTRY_REFERENCE_KEY: ("raw.country_reference", country_reference_version),
+    MARKET_REFERENCE_KEY: ("raw.market_reference", market_reference_version),
+}

@@ -1,5 +1,10 @@
 """One raw asset per open source: acquire (live, stored or bundled), parse, harmonise
-countries, write `raw.<source>` and its provenance, and report freshness."""
+countries, write `raw.<source>` and its provenance, and report freshness.
+
+The table's data version is the sha256s of the snapshots it was parsed from with the
+identity of what parsed them (`extra_pipeline.refresh.source_version`): the same payloads
+give the same version, so nothing downstream rebuilds after a 304 Not Modified.
+"""
 
 from collections import Counter
 from datetime import UTC, datetime
@@ -9,6 +14,7 @@ import pandas as pd
 
 from extra_pipeline.countries import default_harmoniser
 from extra_pipeline.defs.resources import SourcesResource
+from extra_pipeline.refresh import source_version
 from extra_pipeline.sources import CONNECTORS
 from extra_pipeline.sources.base import Acquired, SourceConfig, SourceConnector, age_days
 from extra_pipeline.warehouse import WRITER_POOL, WarehouseResource
@@ -59,6 +65,7 @@ def build_source_asset(
         runtime_config = config.with_base_url(sources.base_urls.get(source_id))
         connector = connector_class(runtime_config)
         acquired = sources.fetcher(context.log.info).acquire(connector)
+        version = source_version(connector_class, runtime_config, acquired_pages(acquired))
         frame = parse_acquired(connector, acquired)
         frame = default_harmoniser().harmonise(frame, connector.country_column)
         unmatched = sorted(
@@ -72,6 +79,7 @@ def build_source_asset(
             frame,
             marking=runtime_config.marking,
             asset_key=key.to_user_string(),
+            data_version=version,
         )
         warehouse.append_rows(
             "audit.source_snapshots", provenance_frame(acquired), replace_on=("fetch_id", "page")
@@ -79,6 +87,7 @@ def build_source_asset(
         fresh, freshness_meta = freshness(runtime_config, acquired)
         by_match = Counter(frame["country_match"])
         return dg.MaterializeResult(
+            data_version=dg.DataVersion(version),
             metadata={
                 **stats.metadata(),
                 **freshness_meta,
@@ -116,6 +125,15 @@ def parse_acquired(connector: SourceConnector, acquired: list[Acquired]) -> pd.D
             page = connector.parse(item.resource, snapshot.read())
             frames.append(page.assign(snapshot_sha256=snapshot.provenance.sha256))
     return pd.concat(frames, ignore_index=True)
+
+
+def acquired_pages(acquired: list[Acquired]) -> list[tuple[str, int, str]]:
+    """(resource, page, sha256) of every page: what the raw table is parsed from."""
+    return [
+        (item.resource.name, snapshot.provenance.page, snapshot.provenance.sha256)
+        for item in acquired
+        for snapshot in item.snapshots
+    ]
 
 
 def provenance_frame(acquired: list[Acquired]) -> pd.DataFrame:

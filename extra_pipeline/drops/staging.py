@@ -47,13 +47,6 @@ _UNUSUAL: dict[bytes, tuple[bytes, ...]] = {
 }  # fmt: skip
 
 
-def _unusual(data: bytes) -> bool:
-    return any(
-        lead in data and any(sequence in data for sequence in sequences)
-        for lead, sequences in _UNUSUAL.items()
-    )
-
-
 @dataclass
 class StagedTable:
     """A drop's cells, loaded into the scratch table `table`; what `RawTable` says, minus
@@ -189,26 +182,58 @@ class _Scan:
     ends_with_newline: bool = True
 
 
-def _scan(path: Path) -> _Scan:
-    """Line feeds, and anything that needs the exact reader (a lone CR too), chunk by chunk."""
+def _scan(path: Path, delimiter: str, width: int) -> _Scan:
+    """Line feeds, and anything that needs the exact reader, chunk by chunk (in C, but for
+    lines ending in the delimiter, see `_extra_empty_fields`)."""
     scan = _Scan()
-    tail = b""  # the previous chunk's last two bytes: a sequence may straddle chunks
+    separator = delimiter.encode()
+    tail = b""  # the last, unfinished line of the previous chunk
     with path.open("rb") as handle:
         while chunk := handle.read(_SCAN_CHUNK):
             data = tail + chunk
-            if _unusual(data):
+            end = data.rfind(b"\n") + 1  # whole lines only: data[:end]
+            if _unusual(data, end) or _extra_empty_fields(data, end, separator, width):
                 scan.unusual = True
                 return scan
-            scan.newlines += chunk.count(b"\n")
-            # every CR must start a CRLF; one ending the chunk is judged with the next
-            body = data[:-1] if data.endswith(b"\r") else data
-            if b"\r" in body and body.count(b"\r") != body.count(b"\r\n"):
-                scan.unusual = True
-                return scan
-            tail = data[-2:] if not data.endswith(b"\r") else data[-1:]
-    scan.unusual = tail.endswith(b"\r")  # a lone CR at the very end
-    scan.ends_with_newline = tail.endswith(b"\n")
+            scan.newlines += data.count(b"\n", 0, end)
+            tail = data[end:]
+    scan.ends_with_newline = not tail
+    last = tail + b"\n"
+    scan.unusual = _unusual(last, len(last)) or _extra_empty_fields(
+        last, len(last), separator, width
+    )
     return scan
+
+
+def _unusual(data: bytes, end: int) -> bool:
+    """A byte sequence from `_UNUSUAL`, or a CR that does not start a CRLF, in data[:end]."""
+    if any(
+        data.find(lead, 0, end) >= 0 and any(data.find(s, 0, end) >= 0 for s in sequences)
+        for lead, sequences in _UNUSUAL.items()
+    ):
+        return True
+    return data.find(b"\r", 0, end) >= 0 and data.count(b"\r", 0, end) != data.count(
+        b"\r\n", 0, end
+    )
+
+
+def _extra_empty_fields(data: bytes, end: int, separator: bytes, width: int) -> bool:
+    """Whether a line ending in the delimiter has more fields than the header.
+
+    DuckDB quietly drops empty fields at the end of a line, so `1,2,` under a two-column
+    header would lose the extra field the exact reader reports (`column_count`). Only lines
+    ending in the delimiter can hide one; each is counted (one with a quote is left to the
+    exact reader, which knows which delimiters are quoted).
+    """
+    for ending in (separator + b"\n", separator + b"\r\n"):
+        at = data.find(ending, 0, end)
+        while at >= 0:
+            start = data.rfind(b"\n", 0, at) + 1
+            line = data[start : at + len(separator)]
+            if b'"' in line or line.count(separator) + 1 != width:
+                return True
+            at = data.find(ending, at + len(ending), end)
+    return False
 
 
 def _stage_plain_csv(
@@ -236,9 +261,6 @@ def _stage_plain_csv(
     if not readers.plain_text_start(head):
         return None
     bom = head.startswith(codecs.BOM_UTF8)
-    scan = _scan(path)
-    if scan.unusual:
-        return None
     try:
         text = codecs.getincrementaldecoder("utf-8")().decode(head[3 if bom else 0 :], final=False)
     except UnicodeDecodeError:
@@ -253,6 +275,9 @@ def _stage_plain_csv(
     except (csv.Error, ValueError):
         return None
     headers = readers.header_names(header, limits, "line 1", "UTF-8")
+    scan = _scan(path, delimiter, len(headers))
+    if scan.unusual:
+        return None
     lines = scan.newlines + (0 if scan.ends_with_newline else 1)
     expected = lines - 1  # every line after the header holds one record
     if expected <= 0:

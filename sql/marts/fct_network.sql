@@ -1,6 +1,7 @@
 -- Criminal networks assessed by member states, from current drops only: one row per network
 -- and reporting state. Lists (markets, countries, nationalities, laundering methods) are
 -- DuckDB lists; countries are ISO3. AMBER or higher by construction (drops are AMBER).
+-- incremental: drop_id
 select
     drop_id,
     reporting_state,

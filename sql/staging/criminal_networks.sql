@@ -1,5 +1,6 @@
 -- Assessed criminal networks from every current member-state drop, one row per network and
 -- drop. Superseded and rejected drops are left out (their rows stay in raw). Countries are ISO3.
+-- incremental: drop_id
 select
     n.drop_id,
     d.member_state as reporting_state,

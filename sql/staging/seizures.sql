@@ -1,6 +1,7 @@
 -- Member-state seizures from every current drop, one row per seizure. A drop superseded by a
 -- newer one for the same state, dataset and period (or rejected) is left out here; its rows
 -- stay in raw.drop_seizures. Countries are ISO3; quantity_kg is null where the unit is not a mass.
+-- incremental: drop_id
 select
     s.drop_id,
     d.member_state as reporting_state,
