@@ -160,7 +160,7 @@ def test_bench_prints_one_json_object_with_the_documented_keys(capfd, monkeypatc
     assert result["rows"] == 2_000 and result["history_rows"] == 5_000
     for phase in ("pipeline.ingest", "pipeline.marts", "limit.read", "limit.rules",
                   "limit.insert", "limit.models", "incremental.empty",
-                  "incremental.with_history", "refresh.no_change"):  # fmt: skip
+                  "incremental.with_history", "refresh.full", "refresh.no_change"):  # fmt: skip
         record = result["phases"][phase]
         assert record["seconds"] > 0 and record["peak_rss_mib"] > 0
     assert result["phases"]["pipeline.ingest"]["rows_per_second"] > 0
@@ -175,6 +175,8 @@ def test_bench_prints_one_json_object_with_the_documented_keys(capfd, monkeypatc
     assert result["limit"]["models_rebuilt"]["marts.fct_seizure"] == accepted
     assert result["machine"]["cpu_count"] >= 1 and result["machine"]["duckdb"]
     assert any("warm" in note for note in result["notes"])
+    assert result["pipeline"]["nightly_runs"]["refresh.no_change"]["up_to_date"] is True
+    assert result["pipeline"]["increment_on_history"]["status"] == "partial"
     assert not (tmp_path / "untouched").exists()  # everything happened in its own home
 
 
