@@ -14,7 +14,12 @@ import dagster as dg
 
 from extra_pipeline.defs.checks import build_suite_check
 from extra_pipeline.defs.drops import DROPS_KEY, drop_sensor, drops, ingest_drop_job
-from extra_pipeline.defs.models import build_model_asset, model_markings, table_key
+from extra_pipeline.defs.models import (
+    build_model_asset,
+    build_versions,
+    model_markings,
+    table_key,
+)
 from extra_pipeline.defs.progress import progress_logger
 from extra_pipeline.defs.publish import build_publish_asset
 from extra_pipeline.defs.reference import REFERENCE_ASSETS, REFERENCE_TABLES
@@ -61,17 +66,6 @@ def build_definitions(
     }
     models = discover_models(sql_dir, known_tables=input_markings)
     markings = model_markings(models, input_markings)
-    bootstrap = drop_tables_ddl(contracts)
-    drop_versions = drop_tables_of(contracts)
-    model_assets = [
-        build_model_asset(
-            m, markings[m.table], table_assets=table_assets, bootstrap=bootstrap,
-            drop_tables=drop_versions,
-        )
-        for m in models
-    ]  # fmt: skip
-    publish_asset = build_publish_asset([table_key(m.table) for m in models if m.layer == "marts"])
-
     known = {*input_markings, *markings}
     suites = load_suites(expectations_dir)
     for suite in suites:
@@ -79,6 +73,18 @@ def build_definitions(
             raise QualityError(
                 f"expectations/{suite.path.name}: guards {suite.table!r}, which no asset produces"
             )
+    versions = build_versions(models, markings, {s.table: s.digest for s in suites})
+    bootstrap = drop_tables_ddl(contracts)
+    drop_versions = drop_tables_of(contracts)
+    model_assets = [
+        build_model_asset(
+            m, markings[m.table], build_version=versions[m.table], table_assets=table_assets,
+            bootstrap=bootstrap, drop_tables=drop_versions,
+        )
+        for m in models
+    ]  # fmt: skip
+    publish_asset = build_publish_asset([table_key(m.table) for m in models if m.layer == "marts"])
+
     # Drop suites gate each drop inside its own run; the others check whole tables.
     checks = [build_suite_check(s) for s in suites if s.meta.get("scope") != "drop"]
 

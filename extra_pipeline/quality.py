@@ -14,6 +14,8 @@ GX makes the whole validation an error, not a silent failure or success
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import threading
 from contextlib import suppress
@@ -50,6 +52,16 @@ class Suite:
     @property
     def expectation_count(self) -> int:
         return len(self.spec.get("expectations", []))
+
+    @property
+    def digest(self) -> str:
+        """The suite file's content: a changed suite must check its table again."""
+        text = json.dumps(self.spec, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+    def gx_spec(self) -> dict[str, Any]:
+        """A copy of the spec for GX, which adds ids to what it is given."""
+        return copy.deepcopy(self.spec)
 
 
 def load_suites(directory: Path = EXPECTATIONS_DIR) -> list[Suite]:
@@ -153,7 +165,7 @@ def _register_suite(context: Any, suite: Suite) -> Any:
     with suppress(Exception):  # not there yet: GX raises its own not-found error types
         context.suites.delete(suite.name)
     try:
-        gx_suite = context.suites.add(gx.ExpectationSuite(**suite.spec))
+        gx_suite = context.suites.add(gx.ExpectationSuite(**suite.gx_spec()))
     except Exception as error:
         raise QualityError(
             f"expectations/{suite.path.name}: GX cannot load the suite: {error}"

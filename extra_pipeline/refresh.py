@@ -229,8 +229,8 @@ class _State:
 
     recorded: dict[str, TableVersion] = field(default_factory=dict)
     tables: set[str] = field(default_factory=set)
-    #: (asset key, check name) -> (passed, checked_at) of its latest evaluation
-    checks: dict[tuple[str, str], tuple[bool, datetime]] = field(default_factory=dict)
+    #: (asset key, check name) -> (passed, checked_at, suite digest) of its latest evaluation
+    checks: dict[tuple[str, str], tuple[bool, datetime, str | None]] = field(default_factory=dict)
     #: level slug -> the working file's fingerprint its published copy was built at
     publications: dict[str, str] = field(default_factory=dict)
     last_published: datetime | None = None
@@ -240,13 +240,21 @@ class _State:
     def read(cls, con: duckdb.DuckDBPyConnection) -> _State:
         state = cls(recorded=recorded_versions(con), tables=set(list_tables(con, SCHEMAS)))
         if "audit.check_results" in state.tables:
+            # a warehouse from before suite digests gains the column on its next write
+            (has_digest,) = con.execute(
+                "select count(*) from duckdb_columns() where schema_name = 'audit' "
+                "and table_name = 'check_results' and column_name = 'suite_digest'"
+            ).fetchone()
+            digest_column = "max(suite_digest)" if has_digest else "null"
             rows = con.execute(
                 "with latest as (select *, rank() over (partition by asset_key, check_name "
                 "order by checked_at desc) as n from audit.check_results) "
-                "select asset_key, check_name, bool_and(success), max(checked_at) "
-                "from latest where n = 1 group by all"
+                f"select asset_key, check_name, bool_and(success), max(checked_at), "
+                f"{digest_column} from latest where n = 1 group by all"
             ).fetchall()
-            state.checks = {(key, name): (passed, at) for key, name, passed, at in rows}
+            state.checks = {
+                (key, name): (passed, at, suite) for key, name, passed, at, suite in rows
+            }
         if "audit.publications" in state.tables:
             rows = con.execute("select level, fingerprint, built_at from audit.publications")
             for level, fingerprint, built_at in rows.fetchall():
@@ -267,6 +275,16 @@ def _read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection | None]:
         yield con
     finally:
         con.close()
+
+
+def _readable(path: Path) -> bool:
+    """Whether a published copy opens and lists its tables (a truncated file does not)."""
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            con.execute("select count(*) from audit.published_tables").fetchone()
+    except duckdb.Error:
+        return False
+    return True
 
 
 def plan_refresh(settings: Settings, defs: Any = None) -> RefreshPlan:
@@ -425,7 +443,10 @@ class _Planner:
             return table, reason
         recorded = self.state.recorded[table]
         if recorded.code_version != node.code_version:
-            return table, "its SQL changed since it was last built"
+            return table, (
+                "its SQL, marking or suite, or an upstream model's SQL, changed since it was "
+                "last built: rebuilt whole"
+            )
         planned = {self.tables[k] for k in self.stale if k in self.tables}
         upstream = sorted(t for t in reads if t in planned)
         if upstream:
@@ -446,6 +467,11 @@ class _Planner:
         missing = [m.slug for m in Marking if not self.settings.published_path(m.slug).is_file()]
         if missing:
             return f"published copy missing: {', '.join(missing)}"
+        unreadable = [
+            m.slug for m in Marking if not _readable(self.settings.published_path(m.slug))
+        ]
+        if unreadable:
+            return f"published copy unreadable: {', '.join(unreadable)}"
         if any(self.state.publications.get(m.slug) != self.state.fingerprint for m in Marking):
             return "the working file changed since the last publish"
         return None
@@ -461,9 +487,13 @@ class _Planner:
             outcome = self.state.checks.get((key.to_user_string(), check_key.name))
             if outcome is None:
                 return f"its {check_key.name} check has not run"
-            passed, checked_at = outcome
+            passed, checked_at, suite = outcome
             if not passed:
                 return f"its {check_key.name} check failed last time"
+            current = self.graph.get(check_key).metadata.get("suite_digest")
+            current = getattr(current, "value", current)  # a metadata value, or the text
+            if current is not None and suite != current:
+                return f"its {check_key.name} suite changed since it was last checked"
             if written_at is not None and checked_at < written_at:
                 return f"its {check_key.name} check has not run since it was last written"
         return None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -113,7 +114,8 @@ create table if not exists audit.check_results (
     unexpected_count bigint,
     element_count bigint,
     run_id varchar,
-    checked_at timestamptz not null
+    checked_at timestamptz not null,
+    suite_digest varchar              -- the suite's content: a changed suite checks again
 );
 create table if not exists audit.publications (
     level varchar primary key,        -- the published copy's TLP slug
@@ -128,6 +130,7 @@ _AUDIT_COLUMNS = {
         ("data_version", "varchar"),
         ("incremental_key", "varchar"),
     ),
+    "audit.check_results": (("suite_digest", "varchar"),),
 }
 #: bookkeeping of the working file, never copied into the published files
 _INTERNAL_TABLES = ("audit.publications",)
@@ -258,7 +261,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection with every schema and audit table in place."""
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(self.path)
+        con = _connect_when_free(self.path)
         try:
             for schema in SCHEMAS:
                 con.execute(f"create schema if not exists {quote_ident(schema)}")
@@ -524,6 +527,19 @@ def _full_reason(*, exists: bool, same_code: bool, full: bool, incremental: bool
     )
 
 
+def _connect_when_free(path: str, attempts: int = 20) -> duckdb.DuckDBPyConnection:
+    """Open the working file read-write, waiting out a short lock held by another process
+    (the schedule's planner reads it for a fraction of a second)."""
+    for attempt in range(attempts):
+        try:
+            return duckdb.connect(path)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower() or attempt == attempts - 1:
+                raise
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+    raise AssertionError("unreachable")
+
+
 def describe_table(con: duckdb.DuckDBPyConnection, table: str, marking: Marking) -> TableStats:
     """Row count and column types of a table, for materialisation metadata."""
     columns = con.execute(f"describe {qualified(table)}").fetchall()
@@ -615,9 +631,18 @@ def publish(
             temporary = published_dir / f".{level.slug}.{uuid.uuid4().hex}.tmp"
             try:
                 previous = None if full else _previous_copy(con, final, temporary, allowed)
-                changes = _build_copy(
-                    con, temporary, level, allowed, marks, versions, built_at, previous, key_sets
-                )
+                try:
+                    changes = _build_copy(
+                        con, temporary, level, allowed, marks, versions, built_at, previous,
+                        key_sets,
+                    )  # fmt: skip
+                except _RowsWithdrawn:
+                    # rows leaving a copy must not linger in its free blocks: start afresh
+                    _remove_quietly(temporary)
+                    previous = None
+                    changes = _build_copy(
+                        con, temporary, level, allowed, marks, versions, built_at, None, key_sets
+                    )
                 os.replace(temporary, final)  # atomic: readers see the old file or the new one
             finally:
                 _remove_quietly(temporary)
@@ -636,11 +661,15 @@ def publish(
     return copies
 
 
+_PUBLISHER_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
 def publish_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
     """The state of everything a published copy is made of: every table's recorded write and
     the audit tables' rows. It changes with any write; a copy built at this fingerprint is
     up to date while it holds. (Times as epoch microseconds: the same in any time zone.)"""
-    parts: list[object] = [list_tables(con, PUBLISHED_SCHEMAS)]
+    # this module's code too: a change to what is published (a row filter...) republishes
+    parts: list[object] = [_PUBLISHER_DIGEST, list_tables(con, PUBLISHED_SCHEMAS)]
     for sql in (
         "select table_name, marking, data_version, epoch_us(updated_at) "
         "from audit.table_markings order by table_name",
@@ -664,8 +693,9 @@ def _previous_copy(
 ) -> dict[str, _CopyVersion] | None:
     """Copy the current published file to `temporary` and say which versions it holds; None
     (and no copy) where it cannot be built on: missing, made before versions were recorded,
-    unreadable, or holding a table that must now leave it (built from scratch instead, so
-    nothing withheld lingers in the file)."""
+    unreadable, edited since (a table, view or schema it should not hold, or row counts
+    that differ from what it recorded), or holding a table that must now leave it (built
+    from scratch instead, so nothing withheld lingers in the file)."""
     if not final.is_file() or Path(f"{final}.wal").exists():
         return None
     _copy_file(final, temporary)
@@ -676,21 +706,41 @@ def _previous_copy(
         _remove_quietly(temporary)
         return None
     try:
-        present = set(list_tables(con, PUBLISHED_SCHEMAS, database="previous"))
+        everything = con.execute(
+            "select schema_name || '.' || table_name from duckdb_tables() "
+            "where database_name = 'previous' union all "
+            "select schema_name || '.' || view_name from duckdb_views() "
+            "where database_name = 'previous' and not internal"
+        ).fetchall()
+        present = {name for (name,) in everything}
         columns = set(_columns(con, "audit.published_tables", database="previous"))
-        if {"data_version", "code_version"} <= columns and present <= {
+        if {"data_version", "code_version", "row_count"} <= columns and present <= {
             *allowed,
             "audit.published_tables",
         }:
             rows = con.execute(
-                "select table_name, data_version, code_version from previous.audit.published_tables"
+                "select table_name, data_version, code_version, row_count "
+                "from previous.audit.published_tables"
             ).fetchall()
-            held = {name: _CopyVersion(dv, cv) for name, dv, cv in rows if name in present}
+            held = {name: _CopyVersion(dv, cv) for name, dv, cv, _ in rows if name in present}
+            # a copy edited since it was published is not built on
+            for name, _, _, count in rows:
+                if name in present and name != "audit.published_tables":
+                    (actual,) = con.execute(
+                        f"select count(*) from previous.{qualified(name)}"
+                    ).fetchone()
+                    if actual != count:
+                        held = None
+                        break
     finally:
         con.execute("detach previous")
     if held is None:
         _remove_quietly(temporary)
     return held
+
+
+class _RowsWithdrawn(Exception):
+    """Building on the previous copy would delete rows: the copy is built from scratch."""
 
 
 def _build_copy(
@@ -730,6 +780,9 @@ def _build_copy(
                     continue
                 key = now.incremental_key
                 if key and held.data_version and now.code_version == held.code_version:
+                    wanted = keys_of(table, now.data_version, qualified(table), key)
+                    if keys_of(table, held.data_version, target, key) - wanted:
+                        raise _RowsWithdrawn(table)
                     delta = key_delta(
                         con, target, qualified(table), key,
                         wanted=keys_of(table, now.data_version, qualified(table), key),

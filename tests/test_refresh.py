@@ -188,8 +188,14 @@ def test_changed_sql_rebuilds_that_model_and_what_reads_it_only(
 
     reasons = plan_refresh(home, defs).reasons()
     assert reasons == {
-        "staging/goci": "its SQL changed since it was last built",
-        "marts/fct_indicator": "reads staging.goci, refreshed first",
+        "staging/goci": (
+            "its SQL, marking or suite, or an upstream model's SQL, changed since it was "
+            "last built: rebuilt whole"
+        ),
+        "marts/fct_indicator": (
+            "its SQL, marking or suite, or an upstream model's SQL, changed since it was "
+            "last built: rebuilt whole"
+        ),
         "published/warehouse": "tables change in this refresh",
     }
     summary = nightly(home, defs=defs)
@@ -203,6 +209,54 @@ def test_changed_sql_rebuilds_that_model_and_what_reads_it_only(
     assert plan_refresh(home, defs).up_to_date
     # the original SQL is a change too
     assert "staging/goci" in plan_refresh(home).reasons()
+
+
+def test_a_truncated_published_copy_is_published_again(home: Settings) -> None:
+    path = home.published_path("clear")
+    path.write_bytes(path.read_bytes()[:4096])
+    assert plan_refresh(home).reasons() == {
+        "published/warehouse": "published copy unreadable: clear"
+    }
+    nightly(home)
+    assert rows(path, "select count(*) > 0 from marts.dim_country") == [(True,)]
+
+
+def test_an_upstream_sql_change_rebuilds_an_incremental_table_whole(
+    home: Settings, tmp_path: Path
+) -> None:
+    send(home, "es.csv", ES_ROWS)
+    nightly(home)
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, sql_dir)
+    staging = sql_dir / "staging" / "seizures.sql"
+    staging.write_text(
+        staging.read_text().replace("s.market,", "upper(s.market) as market,"), encoding="utf-8"
+    )
+    defs = build_definitions(home, sql_dir=sql_dir)
+    nightly(home, defs=defs)
+    # the mart reads rows the new SQL changed without any drop changing: no stale rows stay
+    assert (materialisation("marts/fct_seizure")["mode"]) == "full"
+    sql = "select distinct market from marts.fct_seizure order by 1"
+    expected = [("CANNABIS_TRADE",), ("COCAINE_TRADE",), ("HEROIN_TRADE",)]
+    assert rows(home.warehouse_path, sql) == expected
+    assert rows(home.published_path("amber"), sql) == expected
+
+
+def test_a_changed_suite_checks_its_table_again(home: Settings, tmp_path: Path) -> None:
+    suites = tmp_path / "expectations"
+    shutil.copytree(EXPECTATIONS_DIR, suites)
+    goci = suites / "goci.json"
+    spec = json.loads(goci.read_text(encoding="utf-8"))
+    spec["expectations"].append(
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}}
+    )
+    goci.write_text(json.dumps(spec), encoding="utf-8")
+    defs = build_definitions(home, expectations_dir=suites)
+    reasons = plan_refresh(home, defs).reasons()
+    assert reasons["raw/goci"] == "its expectations suite changed since it was last checked"
+    summary = nightly(home, defs=defs)
+    assert ("raw/goci", "expectations") in {(c["asset"], c["check"]) for c in summary["checks"]}
+    assert plan_refresh(home, defs).up_to_date
 
 
 def test_an_asset_whose_blocking_check_failed_is_planned_again(
@@ -344,28 +398,55 @@ def test_published_copies_built_on_the_previous_ones_equal_fresh_ones(
     assert not first[0].updated
     reader = duckdb.connect(str(published / "amber.duckdb"), read_only=True)
     try:
-        replace_facts(facts, pd.DataFrame({"k": ["b", "c"], "v": [3, 4]}))
+        replace_facts(facts, pd.DataFrame({"k": ["a", "a", "b", "c"], "v": [1, 2, 3, 4]}))
         build(facts, "v2")
         (copy,) = publish(facts, published, levels=[Marking.AMBER])
-        assert copy.updated and copy.changes["marts.facts"] == "+1 -2"
+        assert copy.updated and copy.changes["marts.facts"] == "+1 -0"  # a new key, appended
         # the old reader keeps its snapshot
         assert reader.execute("select count(*) from marts.facts").fetchone() == (3,)
     finally:
         reader.close()
     fresh = publish(facts, tmp_path / "fresh", levels=[Marking.AMBER], full=True)
     sql = "select * from marts.facts order by all"
-    assert (
-        rows(published / "amber.duckdb", sql)
-        == rows(fresh[0].path, sql)
-        == [
-            ("b", 3),
-            ("c", 4),
-        ]
-    )
+    expected = [("a", 1), ("a", 2), ("b", 3), ("c", 4)]
+    assert rows(published / "amber.duckdb", sql) == rows(fresh[0].path, sql) == expected
     versions = (
         "select table_name, data_version from audit.published_tables where data_version is not null"
     )
     assert rows(published / "amber.duckdb", versions) == [("marts.facts", "v2")]
+
+
+def test_rows_leaving_a_copy_rebuild_it_and_leave_no_trace_in_the_file(
+    facts: WarehouseResource, tmp_path: Path
+) -> None:
+    secret = "withdrawn-" + "x" * 40
+    replace_facts(facts, pd.DataFrame({"k": [secret, "b"], "v": [1, 2]}))
+    build(facts, "v1")
+    published = tmp_path / "published"
+    publish(facts, published, levels=[Marking.AMBER])
+    assert secret.encode() in (published / "amber.duckdb").read_bytes()
+    replace_facts(facts, pd.DataFrame({"k": ["b"], "v": [2]}))  # a superseded drop, say
+    build(facts, "v2")
+    (copy,) = publish(facts, published, levels=[Marking.AMBER])
+    assert not copy.updated  # built from scratch, not on the previous file
+    assert rows(published / "amber.duckdb", "select k from marts.facts") == [("b",)]
+    assert secret.encode() not in (published / "amber.duckdb").read_bytes()
+
+
+def test_a_published_copy_edited_by_hand_is_not_built_on(
+    facts: WarehouseResource, tmp_path: Path
+) -> None:
+    build(facts, "v1")
+    published = tmp_path / "published"
+    publish(facts, published, levels=[Marking.AMBER])
+    with duckdb.connect(str(published / "amber.duckdb")) as con:
+        con.execute("create table main.notes as select 'left behind' as note")
+    replace_facts(facts, pd.DataFrame({"k": ["a", "a", "b", "c"], "v": [1, 2, 3, 4]}))
+    build(facts, "v2")
+    (copy,) = publish(facts, published, levels=[Marking.AMBER])
+    assert not copy.updated
+    tables = "select table_name from duckdb_tables() where table_name = 'notes'"
+    assert rows(published / "amber.duckdb", tables) == []
 
 
 def test_a_copy_that_would_lose_a_table_is_built_from_scratch(

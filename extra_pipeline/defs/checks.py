@@ -11,6 +11,10 @@ from extra_pipeline.warehouse import WRITER_POOL, WarehouseResource
 SUITE_CHECK = "expectations"
 
 
+#: check metadata: the digest of the suite it runs (the planner re-checks on a change)
+SUITE_DIGEST = "suite_digest"
+
+
 def build_suite_check(suite: Suite) -> dg.AssetChecksDefinition:
     """A blocking check that runs `suite` on its table and records every outcome in `audit.check_results`."""
     key = dg.AssetKey(suite.table.split("."))
@@ -21,6 +25,7 @@ def build_suite_check(suite: Suite) -> dg.AssetChecksDefinition:
         blocking=True,
         pool=WRITER_POOL,
         description=f"Great Expectations suite expectations/{suite.path.name} ({suite.expectation_count} expectations).",
+        metadata={SUITE_DIGEST: suite.digest},
     )
     def suite_check(
         context: dg.AssetCheckExecutionContext,
@@ -71,6 +76,7 @@ def check_rows(suite: Suite, key: dg.AssetKey, result: SuiteResult, run_id: str)
                 "element_count": o.element_count,
                 "run_id": run_id,
                 "checked_at": now,
+                "suite_digest": suite.digest,
             }
             for o in result.outcomes
         ]

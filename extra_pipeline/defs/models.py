@@ -17,6 +17,7 @@ from extra_pipeline.refresh import (
     READS_METADATA,
     REFRESH_TAG,
     DropTables,
+    digest,
     input_versions,
     model_version,
 )
@@ -43,10 +44,41 @@ def model_markings(models: list[SqlModel], inputs: Mapping[str, Marking]) -> dic
     return {m.table: marking_of(m.table) for m in models}
 
 
+def build_versions(
+    models: list[SqlModel],
+    markings: Mapping[str, Marking],
+    suite_digests: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Each model's build version: what decides its table's contents apart from the data.
+
+    Its SQL, its declared marking, the suite that guards it, and the build versions of the
+    models it reads: a change to any of them rebuilds the table (and what reads it) whole,
+    never by key, so an upstream SQL change cannot leave old rows in an incremental table,
+    and a raised marking is applied (and published) at the next refresh.
+    """
+    by_table = {m.table: m for m in models}
+    suite_digests = suite_digests or {}
+    versions: dict[str, str] = {}
+
+    def version_of(model: SqlModel) -> str:
+        if model.table not in versions:
+            upstream = [version_of(by_table[d]) for d in model.depends_on if d in by_table]
+            versions[model.table] = digest(
+                "build", model.code_version, markings[model.table].slug,
+                suite_digests.get(model.table), upstream,
+            )  # fmt: skip
+        return versions[model.table]
+
+    for model in models:
+        version_of(model)
+    return versions
+
+
 def build_model_asset(
     model: SqlModel,
     marking: Marking,
     *,
+    build_version: str | None = None,
     table_assets: Mapping[str, dg.AssetKey] | None = None,
     bootstrap: Mapping[str, str] | None = None,
     drop_tables: DropTables | None = None,
@@ -60,6 +92,7 @@ def build_model_asset(
     """
     table_assets = table_assets or {}
     drop_tables = drop_tables or DropTables({})
+    code_version = build_version or model.code_version
     ensure = [ddl for table, ddl in (bootstrap or {}).items() if table in model.depends_on]
     deps = sorted({table_assets.get(dep, table_key(dep)) for dep in model.depends_on}, key=str)
 
@@ -67,7 +100,7 @@ def build_model_asset(
         key=table_key(model.table),
         deps=deps,
         group_name=model.layer,
-        code_version=model.code_version,
+        code_version=code_version,
         pool=WRITER_POOL,
         kinds={"sql", "duckdb"},
         description=model.description or None,
@@ -92,13 +125,13 @@ def build_model_asset(
             for ddl in ensure:
                 con.execute(ddl)
             inputs = input_versions(con, model.depends_on, drop_tables)
-        version = model_version(model.code_version, inputs)
+        version = model_version(code_version, inputs)
         build = warehouse.run_model(
             model.table,
             model.sql,
             marking=current,
             asset_key=table_key(model.table).to_user_string(),
-            code_version=model.code_version,
+            code_version=code_version,
             data_version=version,
             incremental_key=model.incremental_key,
             full=context.run.tags.get(REFRESH_TAG) == FULL_REFRESH,
