@@ -117,7 +117,8 @@ class DropRequest:
 
 @dataclass(frozen=True)
 class DropArea:
-    """The drop folders under EXTRA_HOME/drops: incoming (per state), archive, reports."""
+    """The drop folders under EXTRA_HOME/drops: incoming (per state), archive, reports, and
+    the scratch space of drops being processed."""
 
     root: Path
 
@@ -341,7 +342,7 @@ def ingest(
         results = _drop_results(
             work.connect(), work.path, drop_id, staged, checked, headers.extras, gate_failure
         )
-        rows_accepted = 0 if gate_failure else checked.rows_accepted
+        rows_accepted = results.accepted_rows
         rows_quarantined = staged.rows_received - rows_accepted
         status = (
             "accepted" if rows_quarantined == 0 else ("partial" if rows_accepted else "rejected")

@@ -1,4 +1,4 @@
-"""A drop's cells in a scratch DuckDB file, where the row rules and the quality gate run.
+"""A drop's cells in a scratch DuckDB of its own, where the row rules and the quality gate run.
 
 Each drop gets its own scratch space (`Scratch`) under the drop area: the file's cells land
 in an in-memory table ``cells`` (``row_number`` and text columns ``c0..c{n-1}``), the rules
