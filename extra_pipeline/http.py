@@ -36,6 +36,8 @@ ErrorKind = Literal[
 # Statuses whose Retry-After header we honour instead of our own backoff (RFC 9110 / 6585).
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 _CHUNK_SIZE = 64 * 1024
+#: how much of an error response's body is kept on the HttpError
+_ERROR_BODY_BYTES = 16 * 1024
 
 
 class HttpError(Exception):
@@ -55,9 +57,12 @@ class HttpError(Exception):
         kind: ErrorKind,
         detail: str,
         advice: str,
+        body: bytes = b"",
     ) -> None:
         self.url = url
         self.status = status
+        #: the start of an error response's body (publishers explain a refusal there)
+        self.body = body
         self.attempts = attempts
         self.kind: ErrorKind = kind
         self.detail = detail
@@ -344,6 +349,7 @@ class HttpClient:
                 kind="status",
                 detail=detail,
                 advice=_advice_for_status(status),
+                body=next(response.iter_content(_ERROR_BODY_BYTES), b""),
             )
 
     def _read_body(self, response: requests.Response, shown_url: str, attempt: int) -> bytes:

@@ -338,7 +338,7 @@ class _Planner:
     def __init__(self, settings: Settings, graph: Any, drop_tables: DropTables) -> None:
         from extra_pipeline.defs.publish import PUBLISH_KEY
         from extra_pipeline.defs.reference import REFERENCE_VERSIONS
-        from extra_pipeline.sources import CONNECTORS
+        from extra_pipeline.sources import connector_classes
         from extra_pipeline.sources.base import load_registry
 
         self.settings = settings
@@ -350,7 +350,7 @@ class _Planner:
         #: asset key -> the table it writes
         self.tables: dict[dg.AssetKey, str] = {}
         self.registry = load_registry(settings)
-        self.connectors = CONNECTORS
+        self.connectors = connector_classes(self.registry)
         self.references = REFERENCE_VERSIONS
         self.publish_key = PUBLISH_KEY
         self.drop_tables = drop_tables

@@ -68,6 +68,7 @@ create table if not exists audit.source_snapshots (
     etag varchar,
     last_modified varchar,
     note varchar,
+    marking varchar,                  -- the source's TLP slug: rows reach copies at or above it
     primary key (fetch_id, page)
 );
 create table if not exists audit.drops (
@@ -131,6 +132,7 @@ _AUDIT_COLUMNS = {
         ("incremental_key", "varchar"),
     ),
     "audit.check_results": (("suite_digest", "varchar"),),
+    "audit.source_snapshots": (("marking", "varchar"),),
 }
 #: bookkeeping of the working file, never copied into the published files
 _INTERNAL_TABLES = ("audit.publications",)
@@ -146,7 +148,8 @@ _AUDIT_MARKINGS = {
 
 
 #: Audit rows are published only where what they describe is: a CLEAR copy must not reveal
-#: the names, sizes or observed values of AMBER tables, nor the files of AMBER drops (nor the
+#: the names, sizes or observed values of AMBER tables, the payloads of AMBER sources, nor the
+#: files of AMBER drops (nor the
 #: ids of drops above the level, through `superseded_by` / `duplicate_of`).
 #: `$1` is bound to the tables visible at the level, or to the levels themselves.
 _PUBLISHED_ROWS: dict[str, tuple[str, str]] = {
@@ -157,6 +160,11 @@ _PUBLISHED_ROWS: dict[str, tuple[str, str]] = {
     "audit.check_results": (
         "select * from audit.check_results where list_contains($1, replace(asset_key, '/', '.'))",
         "tables",
+    ),
+    # a row without a marking (recorded before markings were) counts as RED
+    "audit.source_snapshots": (
+        "select * from audit.source_snapshots where list_contains($1, marking)",
+        "levels",
     ),
     "audit.drops": (
         "with visible as (select drop_id from audit.drops where list_contains($1, marking)) "

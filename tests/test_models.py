@@ -10,8 +10,14 @@ import pytest
 from extra_pipeline.defs.models import model_markings
 from extra_pipeline.markings import Marking
 from extra_pipeline.models import SQL_DIR, ModelError, SqlModel, discover_models, load_model
+from extra_pipeline.sources.base import load_registry
 
-OPEN_TABLES = ("raw.goci", "raw.wgi", "raw.country_reference", "raw.market_reference")
+OPEN_TABLES = (
+    *(f"raw.{source_id}" for source_id in load_registry()),
+    "raw.country_reference",
+    "raw.market_reference",
+    "raw.source_registry",
+)
 DROP_TABLES = ("raw.drop_seizures", "raw.drop_criminal_networks", "audit.drops")
 RAW_TABLES = OPEN_TABLES + DROP_TABLES
 
@@ -34,28 +40,24 @@ def by_table(models: list[SqlModel]) -> dict[str, SqlModel]:
 
 def test_real_models_and_their_lineage() -> None:
     models = discover_models(SQL_DIR, known_tables=RAW_TABLES)
-    assert [m.table for m in models] == [
-        "staging.criminal_networks",
-        "staging.goci",
-        "staging.seizures",
-        "staging.wgi",
-        "marts.dim_country",
-        "marts.dim_market",
-        "marts.fct_indicator",
-        "marts.fct_network",
-        "marts.fct_seizure",
-    ]
-    assert {m.table: m.depends_on for m in models} == {
-        "staging.criminal_networks": ("audit.drops", "raw.drop_criminal_networks"),
-        "staging.goci": ("raw.goci",),
-        "staging.seizures": ("audit.drops", "raw.drop_seizures"),
-        "staging.wgi": ("raw.wgi",),
-        "marts.dim_country": ("raw.country_reference",),
-        "marts.dim_market": ("raw.market_reference",),
-        "marts.fct_indicator": ("staging.goci", "staging.wgi"),
-        "marts.fct_network": ("staging.criminal_networks",),
-        "marts.fct_seizure": ("staging.seizures",),
-    }
+    tables = [m.table for m in models]
+    # built layer by layer, each layer in name order
+    layers = [t.split(".")[0] for t in tables]
+    assert layers == sorted(layers, key=["staging", "intermediate", "marts"].index)
+    assert {"marts.dim_country", "marts.dim_market", "marts.dim_indicator"} <= set(tables)
+    lineage = {m.table: m.depends_on for m in models}
+    assert lineage["staging.goci"] == ("raw.goci",)
+    assert lineage["staging.seizures"] == ("audit.drops", "raw.drop_seizures")
+    assert lineage["staging.criminal_networks"] == ("audit.drops", "raw.drop_criminal_networks")
+    assert lineage["marts.dim_country"] == ("raw.country_reference",)
+    assert lineage["marts.fct_indicator"] == ("intermediate.indicator_values",)
+    assert lineage["marts.dim_indicator"] == (
+        "intermediate.indicator_values",
+        "raw.source_registry",
+    )
+    assert lineage["marts.fct_seizure"] == ("staging.seizures",)
+    # every indicator source reaches the fact table through its staging model
+    assert {"staging.goci", "staging.wgi"} <= set(lineage["intermediate.indicator_values"])
     for model in models:
         assert model.relative_path == f"sql/{model.layer}/{model.name}.sql"
         assert model.description, f"{model.relative_path} has no header comment"

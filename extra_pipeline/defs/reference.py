@@ -1,4 +1,4 @@
-"""Reference data shipped under `assets/reference/`: countries and the market taxonomy.
+"""Reference data shipped under `assets/`: countries, the market taxonomy and the source registry.
 
 Each table's data version is the content of what it is built from (`REFERENCE_VERSIONS`),
 so the nightly refresh reloads it only when those files change.
@@ -11,11 +11,13 @@ from extra_pipeline.countries import default_harmoniser
 from extra_pipeline.markings import Marking
 from extra_pipeline.refresh import digest, file_digest, harmoniser_identity
 from extra_pipeline.settings import PROJECT_ROOT
+from extra_pipeline.sources.base import REGISTRY_DIR, load_registry
 from extra_pipeline.warehouse import WRITER_POOL, WarehouseResource
 
 MARKETS_CSV = PROJECT_ROOT / "assets" / "reference" / "markets.csv"
 COUNTRY_REFERENCE_KEY = dg.AssetKey(["raw", "country_reference"])
 MARKET_REFERENCE_KEY = dg.AssetKey(["raw", "market_reference"])
+SOURCE_REGISTRY_KEY = dg.AssetKey(["raw", "source_registry"])
 
 
 def country_reference_version() -> str:
@@ -25,6 +27,13 @@ def country_reference_version() -> str:
 
 def market_reference_version() -> str:
     return digest("market_reference", file_digest(MARKETS_CSV))
+
+
+def source_registry_version() -> str:
+    return digest(
+        "source_registry",
+        [(path.name, file_digest(path)) for path in sorted(REGISTRY_DIR.glob("*.yaml"))],
+    )
 
 
 @dg.asset(
@@ -66,10 +75,50 @@ def market_reference(warehouse: WarehouseResource) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata=stats.metadata(), data_version=dg.DataVersion(version))
 
 
-REFERENCE_ASSETS = [country_reference, market_reference]
-REFERENCE_TABLES = {"raw.country_reference": Marking.CLEAR, "raw.market_reference": Marking.CLEAR}
+@dg.asset(
+    key=SOURCE_REGISTRY_KEY,
+    group_name="reference",
+    pool=WRITER_POOL,
+    kinds={"python", "duckdb"},
+    metadata={"marking": Marking.CLEAR.label, "source": "assets/sources/*.yaml"},
+)
+def source_registry(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Every open source as registered: title, publisher, licence, marking, edition and the
+    freshness it is held to. Reports and catalogues take licences from here."""
+    version = source_registry_version()
+    frame = pd.DataFrame(
+        [
+            {
+                "source_id": config.source_id,
+                "title": config.title,
+                "publisher": config.publisher,
+                "licence": config.licence,
+                "homepage": config.homepage,
+                "base_url": config.base_url,
+                "marking": config.marking.label,
+                "edition": config.edition,
+                "max_age_days": config.max_age_days,
+                "description": config.description,
+            }
+            for config in load_registry().values()
+        ]
+    )
+    stats = warehouse.write_frame(
+        "raw.source_registry", frame, marking=Marking.CLEAR,
+        asset_key="raw/source_registry", data_version=version,
+    )  # fmt: skip
+    return dg.MaterializeResult(metadata=stats.metadata(), data_version=dg.DataVersion(version))
+
+
+REFERENCE_ASSETS = [country_reference, market_reference, source_registry]
+REFERENCE_TABLES = {
+    "raw.country_reference": Marking.CLEAR,
+    "raw.market_reference": Marking.CLEAR,
+    "raw.source_registry": Marking.CLEAR,
+}
 #: asset -> (its table, the data version its files give it now), for the refresh planner
 REFERENCE_VERSIONS = {
     COUNTRY_REFERENCE_KEY: ("raw.country_reference", country_reference_version),
     MARKET_REFERENCE_KEY: ("raw.market_reference", market_reference_version),
+    SOURCE_REGISTRY_KEY: ("raw.source_registry", source_registry_version),
 }

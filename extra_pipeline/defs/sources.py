@@ -14,8 +14,9 @@ import pandas as pd
 
 from extra_pipeline.countries import default_harmoniser
 from extra_pipeline.defs.resources import SourcesResource
+from extra_pipeline.markings import Marking
 from extra_pipeline.refresh import source_version
-from extra_pipeline.sources import CONNECTORS
+from extra_pipeline.sources import connector_classes
 from extra_pipeline.sources.base import Acquired, SourceConfig, SourceConnector, age_days
 from extra_pipeline.warehouse import WRITER_POOL, WarehouseResource
 
@@ -82,7 +83,9 @@ def build_source_asset(
             data_version=version,
         )
         warehouse.append_rows(
-            "audit.source_snapshots", provenance_frame(acquired), replace_on=("fetch_id", "page")
+            "audit.source_snapshots",
+            provenance_frame(acquired, runtime_config.marking),
+            replace_on=("fetch_id", "page"),
         )
         fresh, freshness_meta = freshness(runtime_config, acquired)
         by_match = Counter(frame["country_match"])
@@ -136,10 +139,11 @@ def acquired_pages(acquired: list[Acquired]) -> list[tuple[str, int, str]]:
     ]
 
 
-def provenance_frame(acquired: list[Acquired]) -> pd.DataFrame:
-    """Rows for `audit.source_snapshots`."""
+def provenance_frame(acquired: list[Acquired], marking: Marking) -> pd.DataFrame:
+    """Rows for `audit.source_snapshots`, each carrying the source's marking (it decides
+    which published copies show the row)."""
     records = [snapshot.provenance.to_dict() for item in acquired for snapshot in item.snapshots]
-    frame = pd.DataFrame.from_records(records)
+    frame = pd.DataFrame.from_records(records).assign(marking=marking.slug)
     for column in ("retrieved_at", "used_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     return frame
@@ -179,8 +183,8 @@ def snapshot_summary(item: Acquired) -> dict[str, object]:
 
 
 def build_source_assets(registry: dict[str, SourceConfig]) -> list[dg.AssetsDefinition]:
-    """A raw asset for every registered source that has a connector."""
-    missing = sorted(set(CONNECTORS) - set(registry))
-    if missing:
-        raise ValueError(f"assets/sources.yaml has no entry for connector(s): {', '.join(missing)}")
-    return [build_source_asset(registry[sid], CONNECTORS[sid]) for sid in sorted(CONNECTORS)]
+    """A raw asset for every registered source."""
+    return [
+        build_source_asset(registry[source_id], connector)
+        for source_id, connector in connector_classes(registry).items()
+    ]

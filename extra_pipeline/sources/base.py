@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import gzip
 import logging
+import re
+import time
 import uuid
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -24,7 +27,7 @@ from typing import Any, ClassVar
 import pandas as pd
 import yaml
 
-from extra_pipeline.http import HttpClient, HttpError
+from extra_pipeline.http import FetchResult, HttpClient, HttpError
 from extra_pipeline.markings import Marking, parse_marking
 from extra_pipeline.settings import PROJECT_ROOT, Settings, SourcesMode
 from extra_pipeline.snapshots import Mode, Provenance, Snapshot, SnapshotStore, utc_now_iso
@@ -32,15 +35,30 @@ from extra_pipeline.snapshots import Mode, Provenance, Snapshot, SnapshotStore, 
 log = logging.getLogger(__name__)
 
 ASSETS_DIR = PROJECT_ROOT / "assets"
-REGISTRY_PATH = ASSETS_DIR / "sources.yaml"
+#: one `<source_id>.yaml` per source (see its README.md)
+REGISTRY_DIR = ASSETS_DIR / "sources"
 BUNDLED_DIR = ASSETS_DIR / "snapshots"
 
 #: A paginated source that keeps handing out "next" pages is a bug, not data.
 MAX_PAGES = 500
+#: How often a throttle reply (`Throttled`) is waited out before the fetch fails.
+THROTTLE_ATTEMPTS = 3
 
 
 class PayloadError(ValueError):
     """A payload that is not what the publisher serves: truncated, malformed or an error body."""
+
+
+class Throttled(PayloadError):
+    """The publisher's "slow down" reply, which some send with HTTP 200 (GDELT): not data.
+
+    The fetcher waits `retry_after` seconds (at least the source's `min_interval_seconds`)
+    and asks again, a few times, before it gives up as for any other bad payload.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class SourceUnavailable(RuntimeError):
@@ -49,7 +67,8 @@ class SourceUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class SourceConfig:
-    """One entry of `assets/sources.yaml`, with the base URL resolved from the settings."""
+    """One source's registry file (`assets/sources/<source_id>.yaml`), with the base URL
+    resolved from the settings."""
 
     source_id: str
     title: str
@@ -62,6 +81,10 @@ class SourceConfig:
     bundled_dir: Path
     description: str = ""
     homepage: str = ""
+    #: the module under `extra_pipeline/sources/` that holds the connector
+    connector: str = ""
+    #: the least time between two requests to the source (politeness, rate limits)
+    min_interval_seconds: float = 0.0
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def with_base_url(self, base_url: str | None) -> SourceConfig:
@@ -73,28 +96,37 @@ class SourceConfig:
 
 _KNOWN_KEYS = {
     "title", "publisher", "licence", "base_url", "marking", "edition", "max_age_days",
-    "bundled", "description", "homepage",
+    "bundled", "description", "homepage", "connector", "min_interval_seconds",
 }  # fmt: skip
+_SOURCE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 @cache
-def _registry_entries(path: Path) -> dict[str, dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
+def _registry_entries(directory: Path) -> dict[str, dict[str, Any]]:
+    entries = {}
+    for path in sorted(directory.glob("*.yaml")):
+        if not _SOURCE_ID.match(path.stem):
+            raise ValueError(
+                f"assets/sources/{path.name}: a source id is lower_snake_case (letters, digits, _)"
+            )
+        with path.open(encoding="utf-8") as handle:
+            entry = yaml.safe_load(handle)
+        if not isinstance(entry, dict):
+            raise ValueError(f"assets/sources/{path.name}: expected a mapping of keys to values")
+        entries[path.stem] = entry
+    return entries
 
 
 def load_registry(
-    settings: Settings | None = None, path: Path = REGISTRY_PATH
+    settings: Settings | None = None, directory: Path = REGISTRY_DIR
 ) -> dict[str, SourceConfig]:
     """Every registered source, with base URLs overridden from the settings where given."""
     base_urls = settings.base_urls if settings else {}
     registry: dict[str, SourceConfig] = {}
-    for source_id, entry in _registry_entries(path).items():
+    for source_id, entry in _registry_entries(directory).items():
         missing = {"title", "publisher", "licence", "base_url"} - entry.keys()
         if missing:
-            raise ValueError(
-                f"{path.name}: source {source_id!r} lacks {', '.join(sorted(missing))}"
-            )
+            raise ValueError(f"assets/sources/{source_id}.yaml lacks {', '.join(sorted(missing))}")
         registry[source_id] = SourceConfig(
             source_id=source_id,
             title=entry["title"],
@@ -108,6 +140,8 @@ def load_registry(
             bundled_dir=BUNDLED_DIR / entry.get("bundled", source_id),
             description=" ".join(str(entry.get("description", "")).split()),
             homepage=entry.get("homepage", ""),
+            connector=str(entry.get("connector") or source_id),
+            min_interval_seconds=float(entry.get("min_interval_seconds") or 0.0),
             options={k: v for k, v in entry.items() if k not in _KNOWN_KEYS},
         )
     return registry
@@ -182,7 +216,7 @@ class Acquired:
 class SourceConnector(ABC):
     """One open source: its resources, paging, payload validation and parsing."""
 
-    #: the id in `assets/sources.yaml`
+    #: the source id (its registry file is `assets/sources/<source_id>.yaml`)
     source_id: ClassVar[str]
     #: the column of `parse()`'s output that names the country (harmonised to iso3)
     country_column: ClassVar[str]
@@ -198,9 +232,15 @@ class SourceConnector(ABC):
         """The URL of page `page + 1` after `payload`, or None when `payload` was the last."""
         return None
 
+    def narrow(self, resource: Resource, url: str, error: HttpError) -> list[str] | None:
+        """Narrower requests that together cover `url`, when the publisher refused it as too
+        big (Eurostat's 413 `EXTRACTION_TOO_BIG`, say); None re-raises `error`."""
+        return None
+
     @abstractmethod
     def validate(self, resource: Resource, payload: bytes) -> None:
-        """Raise `PayloadError` when `payload` is not a genuine page of `resource`."""
+        """Raise `PayloadError` when `payload` is not a genuine page of `resource`
+        (`Throttled` when it is the publisher's request to slow down)."""
 
     @abstractmethod
     def parse(self, resource: Resource, payload: bytes) -> pd.DataFrame:
@@ -218,6 +258,10 @@ class SourceFetcher:
     client: HttpClient
     mode: SourcesMode
     on_progress: Callable[[str], None] = log.info
+    #: waits go through these so tests can record them instead of sleeping
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    _last_request: dict[str, float] = field(default_factory=dict, init=False, repr=False)
 
     def acquire(self, connector: SourceConnector) -> list[Acquired]:
         """Every resource of `connector`. In `auto` mode, once the publisher's host cannot be
@@ -267,26 +311,34 @@ class SourceFetcher:
     def _live(self, connector: SourceConnector, resource: Resource) -> Acquired:
         config = connector.config
         pages: list[tuple[str, bytes, Snapshot | None, Any]] = []
-        url: str | None = resource.url
-        while url is not None:
-            if len(pages) >= MAX_PAGES:
+        # (url, its page number in its chain of "next" pages); a request the publisher
+        # refuses as too big is replaced, in place, by the narrower ones the connector names
+        pending: deque[tuple[str, int]] = deque([(resource.url, 1)])
+        while pending:
+            if len(pages) + len(pending) > MAX_PAGES:
                 raise PayloadError(f"more than {MAX_PAGES} pages from {resource.url}")
+            url, page = pending.popleft()
             previous = self.store.latest_for_url(url)
-            result = self.client.get(
-                url,
-                etag=previous.provenance.etag if previous else None,
-                last_modified=previous.provenance.last_modified if previous else None,
-            )
+            try:
+                result = self._get(connector, resource, url, previous)
+            except HttpError as error:
+                narrower = connector.narrow(resource, url, error)
+                if not narrower:
+                    raise
+                self.on_progress(
+                    f"{config.source_id} {resource.name}: {error.detail} for {url}; "
+                    f"asking again in {len(narrower)} narrower requests"
+                )
+                pending.extendleft((narrow, 1) for narrow in reversed(narrower))
+                continue
             payload = previous.read() if (result.not_modified and previous) else result.content
-            if result.not_modified and previous is None:
-                raise PayloadError(f"{url} answered 304 Not Modified but nothing is stored for it")
-            # Validate every page before storing any: a bad page never becomes "the latest".
-            connector.validate(resource, payload)
             pages.append((url, payload, previous if result.not_modified else None, result))
             self.on_progress(
                 f"{config.source_id} {resource.name}: page {len(pages)} ({len(payload):,} bytes)"
             )
-            url = connector.next_page_url(resource, payload, len(pages))
+            following = connector.next_page_url(resource, payload, page)
+            if following is not None:
+                pending.appendleft((following, page + 1))
 
         fetch_id = uuid.uuid4().hex
         now = utc_now_iso()
@@ -302,6 +354,50 @@ class SourceFetcher:
             )  # fmt: skip
             snapshots.append(self.store.put(payload, provenance))
         return Acquired(resource, tuple(snapshots), mode="live", stale=False)
+
+    def _get(
+        self, connector: SourceConnector, resource: Resource, url: str, previous: Snapshot | None
+    ) -> FetchResult:
+        """One conditional GET, paced to the source's `min_interval_seconds`, its payload
+        validated; a throttle reply is waited out and asked again, a few times at most."""
+        for attempt in range(1, THROTTLE_ATTEMPTS + 1):
+            self._pace(connector)
+            result = self.client.get(
+                url,
+                etag=previous.provenance.etag if previous else None,
+                last_modified=previous.provenance.last_modified if previous else None,
+            )
+            if result.not_modified and previous is None:
+                raise PayloadError(f"{url} answered 304 Not Modified but nothing is stored for it")
+            payload = previous.read() if (result.not_modified and previous) else result.content
+            try:
+                # Validate every page before storing any: a bad page never becomes "the latest".
+                connector.validate(resource, payload)
+            except Throttled as throttled:
+                if attempt == THROTTLE_ATTEMPTS:
+                    raise PayloadError(
+                        f"{throttled} (still throttled after {attempt} attempts)"
+                    ) from throttled
+                wait = max(throttled.retry_after or 0.0, connector.config.min_interval_seconds)
+                self.on_progress(
+                    f"{connector.config.source_id} {resource.name}: throttled ({throttled}); "
+                    f"asking again in {wait:g} s"
+                )
+                self.sleep(wait)
+                continue
+            return result
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _pace(self, connector: SourceConnector) -> None:
+        """Wait until the source's `min_interval_seconds` has passed since its last request."""
+        source_id = connector.config.source_id
+        interval = connector.config.min_interval_seconds
+        last = self._last_request.get(source_id)
+        if interval > 0 and last is not None:
+            wait = interval - (self.clock() - last)
+            if wait > 0:
+                self.sleep(wait)
+        self._last_request[source_id] = self.clock()
 
     def _reuse(
         self, connector: SourceConnector, resource: Resource, stored: list[Snapshot], note: str

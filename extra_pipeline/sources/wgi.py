@@ -1,6 +1,6 @@
 """World Bank Worldwide Governance Indicators (WGI), through the World Bank API v2 (JSON).
 
-One resource per indicator code in the registry (`assets/sources.yaml`, entry `wgi`), e.g.
+One resource per indicator code in the registry (`assets/sources/wgi.yaml`), e.g.
 `GOV_WGI_CC.EST`, fetched from `/v2/country/all/indicator/<code>?source=3&format=json`.
 Each page is a two-element array `[envelope, records]`; the envelope says how many pages
 there are. The API reports errors as HTTP 200 with a one-element `[{"message": [...]}]`
@@ -146,13 +146,15 @@ class WgiConnector(SourceConnector):
         super().__init__(config)
         codes = config.options.get("indicators")
         if not codes or isinstance(codes, str):
-            raise ValueError("sources.yaml: wgi needs `indicators`, a list of API indicator codes")
+            raise ValueError(
+                "assets/sources/wgi.yaml: needs `indicators`, a list of API indicator codes"
+            )
         # Fail at load time, not mid-run, on a code we cannot label.
         self.indicators: dict[str, WgiIndicator] = {code: indicator_for(code) for code in codes}
         per_page = config.options.get("per_page", DEFAULT_PER_PAGE)
         if isinstance(per_page, bool) or not isinstance(per_page, int) or per_page < 1:
             raise ValueError(
-                f"sources.yaml: wgi `per_page` must be a positive integer, not {per_page!r}"
+                f"assets/sources/wgi.yaml: `per_page` must be a positive integer, not {per_page!r}"
             )
         self.per_page = per_page
 

@@ -11,7 +11,10 @@ select
     pillar,
     cast(value as double) as value,
     'score 1-10' as unit,
+    'index' as scale,
     case when pillar = 'resilience' then 'higher_is_better' else 'higher_is_worse' end as direction,
+    false as censored,
+    cast(null as varchar) as obs_status,
     snapshot_sha256
 from raw.goci
 where country_match = 'country'

@@ -8,10 +8,11 @@ select
     iso3,
     indicator_id,
     indicator_label,
-    indicator_code,
     cast(value as double) as value,
     unit,
+    case when indicator_id like '%.percentile_rank' then 'rank' else 'index' end as scale,
     direction,
+    false as censored,
     nullif(obs_status, '') as obs_status,
     snapshot_sha256
 from raw.wgi
