@@ -365,17 +365,7 @@ def command_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"sources": sources, "last_run": run, "attention": attention}, indent=2))
     else:
-        print(f"{'source':<8} {'mode':<8} {'retrieved_at':<28} {'age (d)':>8}  state")
-        for s in sources:
-            state = (
-                "fresh"
-                if s["fresh"]
-                else ("STALE" if s["stale"] else "OLD" if s["mode"] else "MISSING")
-            )
-            age = "" if s["age_days"] is None else f"{s['age_days']:.1f}"
-            print(
-                f"{s['source']:<8} {s['mode'] or '-':<8} {s['retrieved_at'] or '-':<28} {age:>8}  {state}"
-            )
+        print(format_sources(sources))
         if run:
             print(f"last run: {run['status']} {run['run_id']} started {run['started_at']}")
         else:
@@ -383,6 +373,38 @@ def command_status(args: argparse.Namespace) -> int:
         if attention:
             print(f"needs attention: {', '.join(attention)}")
     return 1 if attention else 0
+
+
+def format_sources(sources: list[dict[str, Any]]) -> str:
+    """The sources as a plain-text table: state, mode, when retrieved, age against the
+    update period, edition and licence (synthetic payloads say so)."""
+    header = ("source", "state", "mode", "retrieved", "age (d)", "max (d)", "edition", "licence")
+    rows = []
+    for s in sources:
+        if s["fresh"]:
+            state = "fresh"
+        else:
+            state = "STALE" if s["stale"] else ("OLD" if s["mode"] else "MISSING")
+        rows.append((
+            s["source"], state + (" synthetic" if s.get("synthetic") else ""), s["mode"] or "-",
+            (s["retrieved_at"] or "-")[:10],
+            "-" if s["age_days"] is None else f"{s['age_days']:.1f}",
+            str(s["max_age_days"]), s.get("edition") or "-", _shorten(s["licence"], 60),
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    right = {4, 5}  # numbers
+    lines = [
+        "  ".join(
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ).rstrip()
+        for row in (header, *rows)
+    ]
+    return "\n".join(lines)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
 
 # --- bench -------------------------------------------------------------------------------

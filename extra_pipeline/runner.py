@@ -200,42 +200,48 @@ def _process_alive(pid: int) -> bool:
 
 
 def source_status(settings: Settings) -> list[dict[str, Any]]:
-    """Each registered source's newest provenance in the snapshot store."""
+    """Each registered source as last used: how it was obtained (mode), when the data were
+    retrieved from the publisher, their age against the source's update period, licence,
+    edition and whether the payload is synthetic. A source of several resources is as old
+    as its oldest resource."""
     from extra_pipeline.snapshots import SnapshotStore
     from extra_pipeline.sources.base import age_days, load_registry
 
     store = SnapshotStore(settings.snapshots_dir)
     rows = []
     for source_id, config in load_registry(settings).items():
-        records = store.records(source_id)
-        if not records:
-            rows.append(
-                {
-                    "source": source_id,
-                    "mode": None,
-                    "retrieved_at": None,
-                    "age_days": None,
-                    "stale": None,
-                    "fresh": False,
-                    "note": "never fetched",
-                }
-            )
+        about = {
+            "source": source_id,
+            "title": config.title,
+            "licence": config.licence,
+            "marking": config.marking.label,
+            "max_age_days": config.max_age_days,
+        }
+        newest: dict[str, Any] = {}  # resource -> its newest record
+        for record in store.records(source_id):  # oldest first
+            newest[record.resource] = record
+        if not newest:
+            rows.append({
+                **about, "mode": None, "retrieved_at": None, "used_at": None,
+                "age_days": None, "edition": None, "synthetic": None, "stale": None,
+                "fresh": False, "note": "never fetched",
+            })  # fmt: skip
             continue
-        newest_use = max(records, key=lambda r: r.used_at)
-        latest = [r for r in records if r.fetch_id == newest_use.fetch_id] or [newest_use]
+        latest = list(newest.values())
         oldest = min(r.retrieved_at for r in latest)
         age = age_days(oldest)
         stale = any(r.stale for r in latest)
         rows.append({
-            "source": source_id,
-            "mode": newest_use.mode,
+            **about,
+            "mode": ", ".join(sorted({r.mode for r in latest})),
             "retrieved_at": oldest,
-            "used_at": newest_use.used_at,
+            "used_at": max(r.used_at for r in latest),
             "age_days": round(age, 1),
-            "max_age_days": config.max_age_days,
+            "edition": ", ".join(sorted({r.edition for r in latest if r.edition})),
+            "synthetic": any(r.synthetic for r in latest),
             "stale": stale,
             "fresh": not stale and age <= config.max_age_days,
-            "note": newest_use.note,
+            "note": "; ".join(sorted({r.note for r in latest if r.note})),
         })  # fmt: skip
     return rows
 

@@ -163,7 +163,7 @@ _PUBLISHED_ROWS: dict[str, tuple[str, str]] = {
     ),
     # a row without a marking (recorded before markings were) counts as RED
     "audit.source_snapshots": (
-        "select * from audit.source_snapshots where list_contains($1, marking)",
+        "select * from audit.source_snapshots where list_contains($1, coalesce(marking, 'red'))",
         "levels",
     ),
     "audit.drops": (

@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 
 from extra_pipeline.settings import PROJECT_ROOT
+from extra_pipeline.sources.base import load_registry
 
 EXTRA = [sys.executable, "-m", "extra_pipeline.cli"]
 
@@ -108,13 +109,25 @@ def test_status_reports_each_source_and_the_last_run(cli_home):
     done = extra("status", "--json", home=home)
     status = json.loads(done.stdout)
     by_source = {s["source"]: s for s in status["sources"]}
-    assert set(by_source) == {"goci", "wgi"}
-    assert by_source["goci"]["mode"] == "bundled"
+    registry = load_registry()
+    assert set(by_source) == set(registry)  # every registered source, fetched or not
+    for source_id, source in by_source.items():
+        assert source["mode"] == "bundled", source_id  # an offline run
+        assert source["licence"] == registry[source_id].licence
+        assert source["retrieved_at"] and source["age_days"] >= 0 and source["edition"]
+        assert isinstance(source["synthetic"], bool)
+    assert by_source["goci"]["edition"] == "2025" and not by_source["goci"]["synthetic"]
     assert status["last_run"]["run_id"] == summary["run_id"]
     assert status["last_run"]["status"] == "SUCCESS"
     # the bundled WGI data is older than its freshness window: attention, exit 1
     assert "wgi" in status["attention"]
     assert done.returncode == 1
+    # the same as a table an operator reads: one line per source, with its licence
+    text = extra("status", home=home).stdout.splitlines()
+    assert text[0].split()[:4] == ["source", "state", "mode", "retrieved"]
+    goci = next(line for line in text if line.startswith("goci "))
+    assert "fresh" in goci and "2025" in goci and "GI-TOC" in goci
+    assert next(line for line in text if line.startswith("wgi ")).split()[1] == "OLD"
 
 
 def test_every_command_has_help(tmp_path):
