@@ -288,13 +288,23 @@ class WarehouseResource(dg.ConfigurableResource):
         asset_key: str,
         data_version: str | None = None,
     ) -> TableStats:
-        """Replace `table` with `frame` and record its marking (and data version), in one transaction."""
+        """Replace `table` with `frame` and record its marking (and data version), in one transaction.
+
+        A column with no value at all (every entity without a country, say) would reach
+        DuckDB with no type; it becomes text, which is what such a column holds when it has any.
+        """
+        untyped = [c for c in frame.columns if frame[c].dtype == object and frame[c].isna().all()]
         with self.connect() as con:
             con.register("incoming_frame", frame)
             try:
                 with transaction(con):
+                    columns = ", ".join(
+                        f"cast({quote_ident(c)} as varchar) as {quote_ident(c)}" for c in untyped
+                    )
+                    replace = f" replace ({columns})" if untyped else ""
                     con.execute(
-                        f"create or replace table {qualified(table)} as select * from incoming_frame"
+                        f"create or replace table {qualified(table)} as "
+                        f"select *{replace} from incoming_frame"
                     )
                     stats = describe_table(con, table, marking)
                     record_marking(

@@ -126,7 +126,7 @@ def test_status_reports_each_source_and_the_last_run(cli_home):
     text = extra("status", home=home).stdout.splitlines()
     assert text[0].split()[:4] == ["source", "state", "mode", "retrieved"]
     goci = next(line for line in text if line.startswith("goci "))
-    assert "fresh" in goci and "2025" in goci and "GI-TOC" in goci
+    assert "fresh" in goci and "2025" in goci and "ocindex.net" in goci
     assert next(line for line in text if line.startswith("wgi ")).split()[1] == "OLD"
 
 

@@ -2,6 +2,7 @@
 
 import csv
 import shutil
+from datetime import UTC, datetime
 
 import dagster as dg
 import duckdb
@@ -13,6 +14,7 @@ from extra_pipeline.definitions import build_definitions
 from extra_pipeline.markings import Marking
 from extra_pipeline.quality import EXPECTATIONS_DIR
 from extra_pipeline.snapshots import SnapshotStore
+from extra_pipeline.sources.base import BundledManifest, age_days, load_registry
 
 MARTS = ("marts.dim_country", "marts.dim_market", "marts.fct_indicator")
 
@@ -24,9 +26,10 @@ def test_offline_run_succeeds_and_populates_every_store(offline_run):
     for level in Marking:
         assert settings.published_path(level.slug).is_file(), level
     records = SnapshotStore(settings.snapshots_dir).records()
-    assert {r.source_id for r in records} == {"goci", "wgi"}
+    registry = load_registry()
+    assert {r.source_id for r in records} == set(registry)  # every source, from its bundle
     assert all(r.mode == "bundled" and not r.stale for r in records)
-    with offline_run.published() as con:
+    with offline_run.published("red") as con:
         tables = {
             row[0]
             for row in con.execute("select table_name from audit.published_tables").fetchall()
@@ -34,17 +37,59 @@ def test_offline_run_succeeds_and_populates_every_store(offline_run):
         (snapshots,) = con.execute("select count(*) from audit.source_snapshots").fetchone()
     assert set(MARTS) <= tables
     assert snapshots == len(records)
+    # a CLEAR copy lists only the payloads of sources at CLEAR
+    with offline_run.published("clear") as con:
+        shown = {
+            r[0] for r in con.execute("select source_id from audit.source_snapshots").fetchall()
+        }
+    assert shown == {sid for sid, config in registry.items() if config.marking is Marking.CLEAR}
+    assert "opensanctions" not in shown  # AMBER: it holds persons' data
 
 
-def test_every_check_passes_but_the_stale_wgi_bundle_warns(offline_run):
+def test_every_check_passes_and_only_bundles_past_their_update_period_warn(offline_run):
     evaluations = offline_run.result.get_asset_check_evaluations()
     failed = {(e.asset_key.to_user_string(), e.check_name) for e in evaluations if not e.passed}
-    # The bundled WGI file dates from 2024-12: older than its 400-day freshness window.
-    assert failed == {("raw/wgi", "freshness")}
+    # A bundled snapshot is as old as its manifest says; past the source's update period
+    # its freshness check warns (the WGI bundle dates from 2024-12, GDELT's is one day old
+    # at most on the day it is made...). Nothing else may fail.
+    now = datetime.now(UTC)
+    old = {
+        (f"raw/{source_id}", "freshness")
+        for source_id, config in load_registry().items()
+        if age_days(BundledManifest.load(config.bundled_dir).retrieved_at, now)
+        > config.max_age_days
+    }
+    assert ("raw/wgi", "freshness") in old
+    assert failed == old
     assert all(e.severity == dg.AssetCheckSeverity.WARN for e in evaluations if not e.passed)
     names = {(e.asset_key.to_user_string(), e.check_name) for e in evaluations}
-    assert ("marts/fct_indicator", "expectations") in names
-    assert ("raw/goci", "countries_harmonised") in names
+    for source_id in load_registry():
+        assert (f"raw/{source_id}", "countries_harmonised") in names
+        assert (f"raw/{source_id}", "expectations") in names, f"{source_id} has no suite"
+    for mart in ("fct_indicator", "dim_indicator", "fct_event", "fct_listing"):
+        assert (f"marts/{mart}", "expectations") in names
+
+
+def test_the_indicator_catalogue_describes_every_indicator_with_its_licence(offline_run):
+    registry = load_registry()
+    with offline_run.published() as con:
+        catalogue = con.execute(
+            "select indicator_id, source_id, label, unit, direction, licence from marts.dim_indicator"
+        ).fetchall()
+        used = {
+            r[0]
+            for r in con.execute("select distinct indicator_id from marts.fct_indicator").fetchall()
+        }
+    assert {row[0] for row in catalogue} == used
+    for indicator_id, source_id, label, unit, direction, licence in catalogue:
+        assert indicator_id.split(".")[0] in (source_id, source_id.split("_")[0]), indicator_id
+        assert label and unit and direction in ("higher_is_worse", "higher_is_better", "neutral")
+        assert licence == registry[source_id].licence
+    sources = {row[1] for row in catalogue}
+    # every source of country-year figures reaches the fact table
+    assert sources >= {"goci", "wgi", "cpi", "eurostat", "fatf", "unodc_drug_seizures",
+                       "unodc_homicide", "unodc_trafficking_persons", "unodc_firearms",
+                       "unodc_economic_crime"}  # fmt: skip
 
 
 def test_goci_2025_covers_the_193_un_member_states(offline_run):

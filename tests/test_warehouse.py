@@ -505,3 +505,13 @@ def test_audit_rows_are_published_only_at_the_level_of_what_they_describe(
     assert visible("clear", "select table_name from audit.table_markings") == {"marts.open_data"}
     assert visible("amber", "select drop_id from audit.quarantine") == {"es-open", "es-amber"}
     assert "marts.drop_data" in visible("amber", "select table_name from audit.table_markings")
+
+
+def test_a_column_without_any_value_is_written_as_text(warehouse: WarehouseResource) -> None:
+    frame = pd.DataFrame({"name": ["a", "b"], "iso3": pd.Series([None, None], dtype=object)})
+    warehouse.write_frame("raw.people", frame, marking=Marking.CLEAR, asset_key="raw/people")
+    with warehouse.connect() as con:
+        types = dict(
+            con.execute("select column_name, column_type from (describe raw.people)").fetchall()
+        )
+    assert types == {"name": "VARCHAR", "iso3": "VARCHAR"}

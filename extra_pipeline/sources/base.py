@@ -11,10 +11,12 @@ is stored, content-addressed snapshots with provenance, and the `auto` fallback 
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import re
 import time
 import uuid
+import zipfile
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -63,6 +65,43 @@ class Throttled(PayloadError):
 
 class SourceUnavailable(RuntimeError):
     """A source could not be had in the requested mode (and, in `auto`, from no fallback)."""
+
+
+XLSX_MAGIC = b"PK\x03\x04"
+#: a genuine publisher workbook unpacks to a few MB; far more is not it (decompression bomb)
+MAX_UNPACKED_BYTES = 256 * 2**20
+
+
+def check_xlsx_container(
+    payload: bytes, what: str, *, max_unpacked: int = MAX_UNPACKED_BYTES
+) -> None:
+    """Fail fast, with a readable reason, on anything that is not an xlsx zip container:
+    an empty body, an HTML error page served with HTTP 200, a truncated download, a zip that
+    is not a workbook, or one that would unpack to more than `max_unpacked` bytes. `what`
+    names the expected file in the message ("the GOCI workbook")."""
+    if not payload:
+        raise PayloadError(f"empty payload where {what} (xlsx) was expected")
+    if not payload.startswith(XLSX_MAGIC):
+        head = payload[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+        kind = "an HTML page" if head.startswith((b"<!doctype html", b"<html")) else "not a zip"
+        raise PayloadError(
+            f"expected {what} (an xlsx zip archive) but got {kind} "
+            f"({len(payload):,} bytes starting {payload[:60]!r}); check the registry path"
+        )
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+            members = archive.infolist()
+    except zipfile.BadZipFile as error:
+        raise PayloadError(
+            f"{what} is truncated or corrupt ({len(payload):,} bytes): {error}"
+        ) from error
+    if "xl/workbook.xml" not in {member.filename for member in members}:
+        raise PayloadError(f"a zip archive but not an xlsx workbook (no xl/workbook.xml): {what}?")
+    unpacked = sum(member.file_size for member in members)
+    if unpacked > max_unpacked:
+        raise PayloadError(
+            f"the workbook would unpack to {unpacked:,} bytes (limit {max_unpacked:,}): not {what}"
+        )
 
 
 @dataclass(frozen=True)

@@ -45,13 +45,17 @@ from __future__ import annotations
 
 import io
 import re
-import zipfile
 from dataclasses import dataclass
 from typing import ClassVar, Final, Literal
 
 import pandas as pd
 
-from extra_pipeline.sources.base import PayloadError, Resource, SourceConnector
+from extra_pipeline.sources.base import (
+    PayloadError,
+    Resource,
+    SourceConnector,
+    check_xlsx_container,
+)
 
 Pillar = Literal["criminality", "criminal_markets", "criminal_actors", "resilience"]
 Direction = Literal["higher_is_worse", "higher_is_better"]
@@ -194,7 +198,6 @@ HEADER_MAP: Final[dict[str, str]] = {
 # Output column -> the header to name in messages.
 _HEADER_OF: Final[dict[str, str]] = {**_KEY_HEADERS, **{i.id: i.label for i in INDICATORS}}
 
-_XLSX_MAGIC = b"PK\x03\x04"
 # The genuine workbook unpacks to about 1 MB; a far larger one is not GI-TOC's file and
 # must not be unpacked (decompression bomb).
 _MAX_UNPACKED_BYTES = 64 * 2**20
@@ -250,7 +253,7 @@ def read_editions(payload: bytes) -> dict[str, pd.DataFrame]:
     workbook (HTML error page, truncated download), lacks an edition, or a sheet has an
     unknown, duplicated or missing header, a non-numeric score, or a row without a country.
     """
-    _check_container(payload)
+    check_xlsx_container(payload, "the GOCI workbook", max_unpacked=_MAX_UNPACKED_BYTES)
     try:
         with pd.ExcelFile(io.BytesIO(payload), engine="calamine") as book:
             # Only blank cells are missing: pandas' default NA strings ("n/a", "NA", ...)
@@ -269,34 +272,6 @@ def read_editions(payload: bytes) -> dict[str, pd.DataFrame]:
             f"(has: {', '.join(f'{e}_dataset' for e in sorted(sheets)) or 'no edition sheet'})"
         )
     return {edition: _edition_frame(edition, raw) for edition, raw in sorted(sheets.items())}
-
-
-def _check_container(payload: bytes) -> None:
-    """Fail fast, with a readable reason, on anything that is not an xlsx zip container."""
-    if not payload:
-        raise PayloadError("empty payload where the GOCI xlsx workbook was expected")
-    if not payload.startswith(_XLSX_MAGIC):
-        head = payload[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-        kind = "an HTML page" if head.startswith((b"<!doctype html", b"<html")) else "not a zip"
-        raise PayloadError(
-            f"expected the GOCI xlsx workbook (a zip archive) but got {kind} "
-            f"({len(payload):,} bytes starting {payload[:60]!r})"
-        )
-    try:
-        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
-            members = archive.infolist()
-    except zipfile.BadZipFile as error:
-        raise PayloadError(
-            f"the GOCI workbook is truncated or corrupt ({len(payload):,} bytes): {error}"
-        ) from error
-    if "xl/workbook.xml" not in {member.filename for member in members}:
-        raise PayloadError("a zip archive but not an xlsx workbook (no xl/workbook.xml)")
-    unpacked = sum(member.file_size for member in members)
-    if unpacked > _MAX_UNPACKED_BYTES:
-        raise PayloadError(
-            f"the workbook would unpack to {unpacked:,} bytes "
-            f"(limit {_MAX_UNPACKED_BYTES:,}): not the GOCI workbook"
-        )
 
 
 def _edition_frame(edition: str, raw: pd.DataFrame) -> pd.DataFrame:
