@@ -28,6 +28,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pandas as pd
+from pydantic import PrivateAttr
 
 from extra_pipeline.markings import Marking, levels_up_to, parse_marking
 
@@ -261,13 +262,33 @@ class ModelBuild:
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB working file. Open it through `connect()`; every writer shares the pool."""
+    """The DuckDB working file. Open it through `connect()`; every writer shares the pool.
+
+    A step that connects several times wraps its work in `session()`: opening and closing
+    a DuckDB file costs tens of milliseconds (its catalogue is read, its log checkpointed),
+    while a connection to a file already open in the process is nearly free. The session
+    ends with the step's work, so the file is locked no longer than the writer pool's slot
+    is held, and other runs' steps queue on the pool as before.
+    """
 
     path: str
+    _anchor: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)
 
     @contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-write connection with every schema and audit table in place."""
+    def session(self) -> Iterator[None]:
+        """Keep the file open until the block ends; `connect()` inside shares it."""
+        if self._anchor is not None:  # already in one
+            yield
+            return
+        self._anchor = self._open()
+        try:
+            yield
+        finally:
+            anchor, self._anchor = self._anchor, None
+            anchor.close()
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        """A new connection to the file, with every schema and audit table in place."""
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         con = _connect_when_free(self.path)
         try:
@@ -275,6 +296,17 @@ class WarehouseResource(dg.ConfigurableResource):
                 con.execute(f"create schema if not exists {quote_ident(schema)}")
             con.execute(_AUDIT_DDL)
             _add_missing_columns(con)
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection with every schema and audit table in place."""
+        # with the file held open, a connection shares its database (schemas already made)
+        con = self._anchor.cursor() if self._anchor is not None else self._open()
+        try:
             yield con
         finally:
             con.close()

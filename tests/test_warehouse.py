@@ -515,3 +515,28 @@ def test_a_column_without_any_value_is_written_as_text(warehouse: WarehouseResou
             con.execute("select column_name, column_type from (describe raw.people)").fetchall()
         )
     assert types == {"name": "VARCHAR", "iso3": "VARCHAR"}
+
+
+def test_a_session_keeps_the_file_open_and_releases_it_when_done(
+    warehouse: WarehouseResource,
+) -> None:
+    path = warehouse.path
+    with warehouse.session():
+        with warehouse.connect() as con:
+            con.execute("create table raw.kept as select 1 as x")
+        with warehouse.connect() as con:  # shares the open file: sees the committed table
+            assert con.execute("select x from raw.kept").fetchall() == [(1,)]
+        with warehouse.session(), warehouse.connect() as con:  # nested: the same session
+            assert con.execute("select count(*) from raw.kept").fetchone() == (1,)
+        # another process cannot open the file while the session holds it
+        held = subprocess.run(
+            [sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1])", path],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert held.returncode != 0 and "lock" in held.stderr.lower()
+    # released at the end of the session
+    free = subprocess.run(
+        [sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1]).close()", path],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert free.returncode == 0, free.stderr

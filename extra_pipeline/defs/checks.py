@@ -32,10 +32,11 @@ def build_suite_check(suite: Suite) -> dg.AssetChecksDefinition:
         warehouse: WarehouseResource,
         great_expectations: GreatExpectationsResource,
     ) -> dg.AssetCheckResult:
-        result = great_expectations.validate(suite, warehouse.read_table(suite.table))
-        warehouse.append_rows(
-            "audit.check_results", check_rows(suite, key, result, context.run.run_id)
-        )
+        with warehouse.session():
+            result = great_expectations.validate(suite, warehouse.read_table(suite.table))
+            warehouse.append_rows(
+                "audit.check_results", check_rows(suite, key, result, context.run.run_id)
+            )
         failed = [
             {"expectation": o.expectation, "column": o.column, "kwargs": o.kwargs,
              "observed": o.observed_value, "unexpected_count": o.unexpected_count}

@@ -117,25 +117,26 @@ def build_model_asset(
     def model_asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        # A drop marked above its dataset's default raises its table's recorded marking:
-        # the model takes the highest of what it was declared with and what it reads now.
-        recorded = warehouse.table_markings()
-        current = highest([marking, *(recorded.get(dep, marking) for dep in model.depends_on)])
-        with warehouse.connect() as con:
-            for ddl in ensure:
-                con.execute(ddl)
-            inputs = input_versions(con, model.depends_on, drop_tables)
-        version = model_version(code_version, inputs)
-        build = warehouse.run_model(
-            model.table,
-            model.sql,
-            marking=current,
-            asset_key=table_key(model.table).to_user_string(),
-            code_version=code_version,
-            data_version=version,
-            incremental_key=model.incremental_key,
-            full=context.run.tags.get(REFRESH_TAG) == FULL_REFRESH,
-        )
+        with warehouse.session():
+            # A drop marked above its dataset's default raises its table's recorded marking:
+            # the model takes the highest of what it was declared with and what it reads now.
+            recorded = warehouse.table_markings()
+            current = highest([marking, *(recorded.get(dep, marking) for dep in model.depends_on)])
+            with warehouse.connect() as con:
+                for ddl in ensure:
+                    con.execute(ddl)
+                inputs = input_versions(con, model.depends_on, drop_tables)
+            version = model_version(code_version, inputs)
+            build = warehouse.run_model(
+                model.table,
+                model.sql,
+                marking=current,
+                asset_key=table_key(model.table).to_user_string(),
+                code_version=code_version,
+                data_version=version,
+                incremental_key=model.incremental_key,
+                full=context.run.tags.get(REFRESH_TAG) == FULL_REFRESH,
+            )
         context.log.info(
             f"{model.table}: {build.mode} ({build.reason}), "
             f"+{build.rows_inserted:,} -{build.rows_deleted:,} rows"

@@ -33,7 +33,8 @@ def build_publish_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
         Each is built on the previous one (only what changed is written) unless the run is a
         full refresh."""
         full = context.run.tags.get(REFRESH_TAG) == FULL_REFRESH
-        copies = publish(warehouse, Path(publishing.published_dir), full=full)
+        with warehouse.session():
+            copies = publish(warehouse, Path(publishing.published_dir), full=full)
         clear = next(c for c in copies if c.level == Marking.CLEAR)
         return dg.MaterializeResult(
             metadata={

@@ -75,18 +75,19 @@ def build_source_asset(
             .astype(str)
             .unique()
         )
-        stats = warehouse.write_frame(
-            f"raw.{source_id}",
-            frame,
-            marking=runtime_config.marking,
-            asset_key=key.to_user_string(),
-            data_version=version,
-        )
-        warehouse.append_rows(
-            "audit.source_snapshots",
-            provenance_frame(acquired, runtime_config.marking),
-            replace_on=("fetch_id", "page"),
-        )
+        with warehouse.session():
+            stats = warehouse.write_frame(
+                f"raw.{source_id}",
+                frame,
+                marking=runtime_config.marking,
+                asset_key=key.to_user_string(),
+                data_version=version,
+            )
+            warehouse.append_rows(
+                "audit.source_snapshots",
+                provenance_frame(acquired, runtime_config.marking),
+                replace_on=("fetch_id", "page"),
+            )
         fresh, freshness_meta = freshness(runtime_config, acquired)
         by_match = Counter(frame["country_match"])
         return dg.MaterializeResult(
