@@ -10,11 +10,13 @@ The index is built from files shipped in the repository (no network):
   membership list (see its ``PROVENANCE.md``);
 - CLDR territory names in :data:`LANGUAGES`, through ``babel``;
 - ``assets/reference/country_aliases.yaml``: the declared extras (Kosovo, the Taiwan region,
-  non-ISO codes, source-specific names, historic entities and aggregates).
+  non-ISO codes, source-specific names, historic entities, parts of countries and aggregates).
 
-A value resolves to one of four kinds: a ``country`` (with its ``iso3``), an ``aggregate``
+A value resolves to one of five kinds: a ``country`` (with its ``iso3``), an ``aggregate``
 (World Bank groups, UN M49 regions, Eurostat EU/euro-area totals, ...), a ``historic``
-entity (e.g. the Netherlands Antilles) or ``unmatched`` with a reason. A name that the
+entity (e.g. the Netherlands Antilles), a ``subnational`` part of a country that reports
+separately (UNODC's England and Wales), or ``unmatched`` with a reason. Only a country
+has an ``iso3``: a part is never counted as its country. A name that the
 generated sources give to two different entities is never guessed: it is ``unmatched``
 with reason ``ambiguous: ...`` until the aliases file decides it.
 """
@@ -70,7 +72,7 @@ _FOLD = str.maketrans(
 )
 _NON_WORD = re.compile(r"[\W_]+")
 
-Kind = Literal["country", "aggregate", "historic", "unmatched"]
+Kind = Literal["country", "aggregate", "historic", "subnational", "unmatched"]
 # What a code or name points at: ("country", iso3), ("aggregate", key) or ("historic", code).
 _Target = tuple[str, str]
 
@@ -383,7 +385,8 @@ def _index_regions(index: _Index, lukes: pd.DataFrame) -> None:
 
 
 def _index_declared(index: _Index, aliases: Mapping[str, Any]) -> None:
-    """Entries declared in the aliases YAML: code aliases, names, historic, aggregates."""
+    """Entries declared in the aliases YAML: code aliases, names, historic entities, parts
+    of countries, aggregates."""
     countries = {target[1] for target, _ in index.codes.values() if target[0] == "country"}
 
     def country(iso3: str, where: str) -> _Target:
@@ -402,6 +405,12 @@ def _index_declared(index: _Index, aliases: Mapping[str, Any]) -> None:
             index.add_code(str(code), target, "alias")
         for name in entity.get("names", []):
             index.add_alias(name, target)
+
+    for part in aliases.get("subnational") or []:
+        parent = country(part["parent"], f"subnational {part['label']!r}")
+        target = ("subnational", f"{parent[1]}:{part['label']}")
+        for value in part["values"]:
+            index.add_alias(str(value), target)
 
     agg = aliases.get("aggregates") or {}
     for code, name in (agg.get("codes") or {}).items():

@@ -472,3 +472,22 @@ def test_unmatched_lists_distinct_values_sorted(harmoniser: CountryHarmoniser) -
         ("Zembla", "unknown"),
         (None, "empty"),
     ]
+
+
+def test_parts_of_countries_are_recognised_but_never_counted_as_their_country(
+    harmoniser: CountryHarmoniser,
+) -> None:
+    for value, kind in (("GBR_E_W", "subnational"), ("gbr_s", "subnational"), ("GBR", "country")):
+        match = harmoniser.match(value)
+        assert match.kind == kind, value
+        assert match.iso3 == ("GBR" if kind == "country" else None)
+
+
+def test_a_part_of_an_unknown_country_is_refused(tmp_path: Path) -> None:
+    reference = tmp_path / "countries"
+    shutil.copytree(REFERENCE_DIR, reference)
+    aliases = yaml.safe_load((REFERENCE_DIR.parent / ALIASES_FILENAME).read_text("utf-8"))
+    aliases["subnational"].append({"values": ["XX_N"], "parent": "XXX", "label": "North"})
+    (tmp_path / ALIASES_FILENAME).write_text(yaml.safe_dump(aliases), encoding="utf-8")
+    with pytest.raises(ValueError, match="subnational 'North' points at unknown country 'XXX'"):
+        CountryHarmoniser.from_reference(reference)

@@ -17,6 +17,7 @@ from pytest_httpserver import HTTPServer
 
 from extra_pipeline.http import HttpClient, HttpError, RetryPolicy
 from extra_pipeline.markings import Marking
+from extra_pipeline.settings import PROJECT_ROOT, Settings
 from extra_pipeline.snapshots import SnapshotStore
 from extra_pipeline.sources import connector_class, connector_classes
 from extra_pipeline.sources.base import (
@@ -248,3 +249,13 @@ def test_source_snapshots_reach_only_the_copies_at_or_above_the_sources_marking(
     assert sources("amber") == ["open", "people"]
     # a row without a marking counts as RED
     assert sources("red") == ["legacy", "open", "people"]
+
+
+def test_every_source_has_a_documented_base_url_variable_that_settings_read() -> None:
+    documented = (PROJECT_ROOT / ".env.example").read_text(encoding="utf-8")
+    for source_id in load_registry():
+        variable = f"EXTRA_{source_id.upper()}_BASE_URL"
+        assert f"# {variable}=" in documented, f".env.example lacks {variable}"
+        settings = Settings.from_env({variable: "http://127.0.0.1:9/mirror/"})
+        assert settings.base_urls == {source_id: "http://127.0.0.1:9/mirror"}
+        assert load_registry(settings)[source_id].base_url == "http://127.0.0.1:9/mirror"

@@ -309,7 +309,11 @@ def test_subnational_and_regional_areas_are_recognised_never_countries(
     tip = parsed[TIP]
     assert {"Sark", "Aruba/Curacao", "CAR", "SAM"} <= set(tip["area"])
     assert tip.loc[tip["area"] == "Sark", "iso3_code"].isna().all()
-    for value in [*units, "Sark", "Aruba/Curacao", "CAR", "CAS", "EEU", "MCA", "MCN", "SAF"]:
+    # parts of a country: recognised, never their country
+    for value in [*units, "Sark"]:
+        match = harmoniser.match(value)
+        assert (match.kind, match.iso3) == ("subnational", None), value
+    for value in ["Aruba/Curacao", "CAR", "CAS", "EEU", "MCA", "MCN", "SAF"]:
         match = harmoniser.match(value)
         assert (match.kind, match.iso3) == ("aggregate", None), value
     assert harmoniser.match("CAF").iso3 == "CAF"  # the Central African Republic is CAF
