@@ -19,7 +19,7 @@ import uuid
 import zipfile
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
@@ -102,6 +102,20 @@ def check_xlsx_container(
         raise PayloadError(
             f"the workbook would unpack to {unpacked:,} bytes (limit {max_unpacked:,}): not {what}"
         )
+
+
+def column_letter(column: object) -> str:
+    """The spreadsheet letter of a 0-based grid column (0 -> A, 26 -> AA), for messages."""
+    from openpyxl.utils.cell import get_column_letter
+
+    return get_column_letter(int(column) + 1)  # type: ignore[call-overload]
+
+
+def grid_rows(index: Iterable[object], limit: int = 5) -> str:
+    """Spreadsheet row numbers of 0-based grid positions (position 0 is row 1), for messages."""
+    positions = list(index)
+    rows = [str(int(position) + 1) for position in positions[:limit]]  # type: ignore[call-overload]
+    return ", ".join(rows) + (", ..." if len(positions) > limit else "")
 
 
 @dataclass(frozen=True)

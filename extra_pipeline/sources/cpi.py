@@ -60,6 +60,8 @@ from extra_pipeline.sources.base import (
     Resource,
     SourceConnector,
     check_xlsx_container,
+    column_letter,
+    grid_rows,
 )
 
 Direction = Literal["higher_is_worse", "higher_is_better", "neutral"]
@@ -244,7 +246,7 @@ def _timeseries(sheet: str, grid: pd.DataFrame) -> TimeSeries:
             # A header-less column is layout unless it holds something.
             if body[column].notna().any():
                 raise PayloadError(
-                    f"sheet {sheet!r}, column {_letter(column)}: figures under no header"
+                    f"sheet {sheet!r}, column {column_letter(column)}: figures under no header"
                 )
             continue
         name = normalise_header(header)
@@ -302,7 +304,7 @@ def _timeseries(sheet: str, grid: pd.DataFrame) -> TimeSeries:
         code = rows.at[first, "country_code"]
         shown = repr(code) if pd.notna(code) else "a blank code"
         raise PayloadError(
-            f"sheet {sheet!r}, row(s) {_rows(bad_code)}: figures without a valid ISO3 code "
+            f"sheet {sheet!r}, row(s) {grid_rows(bad_code)}: figures without a valid ISO3 code "
             f"(e.g. {shown} for {rows.at[first, 'country_name']!r})"
         )
     repeated = rows.loc[rows["country_code"].duplicated(), "country_code"]
@@ -345,11 +347,11 @@ def _numbers(
     """One measure column as floats; text or an out-of-range figure is a `PayloadError`."""
     raw = body[column]
     numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
-    where = f"sheet {sheet!r}, column {_letter(column)} ({indicator.label})"
+    where = f"sheet {sheet!r}, column {column_letter(column)} ({indicator.label})"
     text = raw.index[numbers.isna() & raw.notna()]
     if len(text):
         raise PayloadError(
-            f"{where}: non-numeric value(s) at row(s) {_rows(text)}, "
+            f"{where}: non-numeric value(s) at row(s) {grid_rows(text)}, "
             f"e.g. {raw.at[text[0]]!r}; TI publishes numbers only"
         )
     high = indicator.high if indicator.high is not None else float("inf")
@@ -357,21 +359,6 @@ def _numbers(
     if len(outside):
         raise PayloadError(
             f"{where}: value(s) outside {indicator.low}..{indicator.high or 'any'} at row(s) "
-            f"{_rows(outside)}, e.g. {numbers.at[outside[0]]!r}"
+            f"{grid_rows(outside)}, e.g. {numbers.at[outside[0]]!r}"
         )
     return numbers
-
-
-def _letter(column: object) -> str:
-    """The spreadsheet letter of a 0-based grid column."""
-    number, letters = int(column) + 1, ""  # type: ignore[call-overload]
-    while number:
-        number, rest = divmod(number - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
-def _rows(index: pd.Index, limit: int = 5) -> str:
-    """Spreadsheet row numbers of grid positions (the grid's row 0 is row 1)."""
-    rows = [str(int(position) + 1) for position in index[:limit]]
-    return ", ".join(rows) + (", ..." if len(index) > limit else "")

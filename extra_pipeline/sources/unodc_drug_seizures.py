@@ -69,6 +69,8 @@ from extra_pipeline.sources.base import (
     Resource,
     SourceConnector,
     check_xlsx_container,
+    column_letter,
+    grid_rows,
 )
 
 UNIT: Final = "kg"
@@ -258,7 +260,7 @@ def _rows_of(sheet: str, grid: pd.DataFrame, top: int) -> pd.DataFrame:
         if column in columns:
             raise PayloadError(
                 f"sheet {sheet!r}, row {header_row}: two columns mean {column!r} "
-                f"(columns {_letter(columns[column])} and {_letter(position)})"
+                f"(columns {column_letter(columns[column])} and {column_letter(position)})"
             )
         columns[column] = int(position)  # type: ignore[call-overload]
 
@@ -272,7 +274,7 @@ def _rows_of(sheet: str, grid: pd.DataFrame, top: int) -> pd.DataFrame:
     frame.insert(0, "source_row", (frame.index + 1).astype("int64"))
 
     def where(column: str) -> str:
-        return f"sheet {sheet!r}, column {_letter(columns[column])} ({_HEADER_OF[column]})"
+        return f"sheet {sheet!r}, column {column_letter(columns[column])} ({_HEADER_OF[column]})"
 
     for column in ("region", "subregion", "country_name", "drug_group", "drug_subgroup",
                    "drug_name", "country_code"):  # fmt: skip
@@ -281,13 +283,13 @@ def _rows_of(sheet: str, grid: pd.DataFrame, top: int) -> pd.DataFrame:
     for column in ("country_name", "drug_group"):
         blank = frame.index[frame[column].isna()]
         if len(blank):
-            raise PayloadError(f"{where(column)}: blank at row(s) {_rows(blank)}")
+            raise PayloadError(f"{where(column)}: blank at row(s) {grid_rows(blank)}")
 
     kilograms = pd.to_numeric(frame["kilograms"], errors="coerce").astype("float64")
     text = frame.index[kilograms.isna() & frame["kilograms"].notna()]
     if len(text):
         raise PayloadError(
-            f"{where('kilograms')}: non-numeric quantity at row(s) {_rows(text)}, e.g. "
+            f"{where('kilograms')}: non-numeric quantity at row(s) {grid_rows(text)}, e.g. "
             f"{frame.at[text[0], 'kilograms']!r}; the annex publishes numbers or blanks only, "
             "so the table's layout or meaning changed: check the workbook before adapting "
             "extra_pipeline/sources/unodc_drug_seizures.py"
@@ -295,7 +297,7 @@ def _rows_of(sheet: str, grid: pd.DataFrame, top: int) -> pd.DataFrame:
     negative = frame.index[kilograms < 0]
     if len(negative):
         raise PayloadError(
-            f"{where('kilograms')}: negative quantity at row(s) {_rows(negative)}, e.g. "
+            f"{where('kilograms')}: negative quantity at row(s) {grid_rows(negative)}, e.g. "
             f"{kilograms.at[negative[0]]!r}"
         )
     frame["kilograms"] = kilograms
@@ -304,7 +306,7 @@ def _rows_of(sheet: str, grid: pd.DataFrame, top: int) -> pd.DataFrame:
     bad = frame.index[years.isna() | (years % 1 != 0) | ~years.between(1900, 2100)]
     if len(bad):
         raise PayloadError(
-            f"{where('year')}: not a year at row(s) {_rows(bad)}, e.g. {frame.at[bad[0], 'year']!r}"
+            f"{where('year')}: not a year at row(s) {grid_rows(bad)}, e.g. {frame.at[bad[0], 'year']!r}"
         )
     frame["year"] = years.astype("int64")
 
@@ -321,18 +323,3 @@ def _rows_of(sheet: str, grid: pd.DataFrame, top: int) -> pd.DataFrame:
     # msCode where UNODC gives one, else the name: the harmoniser resolves either.
     frame["country"] = frame["country_code"].fillna(frame["country_name"])
     return frame.reset_index(drop=True)
-
-
-def _letter(column: object) -> str:
-    """The spreadsheet letter of a 0-based grid column."""
-    number, letters = int(column) + 1, ""  # type: ignore[call-overload]
-    while number:
-        number, rest = divmod(number - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
-def _rows(index: pd.Index, limit: int = 5) -> str:
-    """Spreadsheet row numbers of grid positions (the grid's row 0 is row 1)."""
-    rows = [str(int(position) + 1) for position in index[:limit]]
-    return ", ".join(rows) + (", ..." if len(index) > limit else "")
