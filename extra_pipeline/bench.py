@@ -779,6 +779,7 @@ def _run_models(con: duckdb.DuckDBPyConnection, changed: str = "raw.drop_seizure
     """The `sql/` models that read `changed` (directly or through another model), in
     dependency order, as `create or replace table ... as <select>`: the rest are already
     built in the copied warehouse and would come out the same."""
+    from extra_pipeline.methodology import bind_parameters
     from extra_pipeline.models import discover_models
     from extra_pipeline.warehouse import qualified
 
@@ -797,6 +798,7 @@ def _run_models(con: duckdb.DuckDBPyConnection, changed: str = "raw.drop_seizure
     for table in order:
         if stale.isdisjoint(models[table].depends_on):
             continue
+        bind_parameters(con, models[table].parameters)
         con.execute(f"create or replace table {qualified(table)} as {models[table].sql}")
         stale.add(table)
         built.append(table)

@@ -12,7 +12,7 @@ from typing import Any
 
 import dagster as dg
 
-from extra_pipeline.defs.checks import build_suite_check
+from extra_pipeline.defs.checks import build_model_checks, build_suite_check
 from extra_pipeline.defs.drops import DROPS_KEY, drop_sensor, drops, ingest_drop_job
 from extra_pipeline.defs.models import (
     build_model_asset,
@@ -22,12 +22,20 @@ from extra_pipeline.defs.models import (
 )
 from extra_pipeline.defs.progress import progress_logger
 from extra_pipeline.defs.publish import build_publish_asset
-from extra_pipeline.defs.reference import REFERENCE_ASSETS, REFERENCE_TABLES
+from extra_pipeline.defs.reference import (
+    METHODOLOGY_TABLE,
+    REFERENCE_ASSETS,
+    REFERENCE_TABLES,
+    REFERENCE_VERSIONS,
+    build_methodology_asset,
+    methodology_version,
+)
 from extra_pipeline.defs.resources import build_resources
 from extra_pipeline.defs.sources import build_source_assets
 from extra_pipeline.drops.contracts import load_contracts
 from extra_pipeline.drops.ingest import drop_tables_ddl, raw_table
 from extra_pipeline.markings import Marking
+from extra_pipeline.methodology import METHODOLOGY_FILE, load_methodology
 from extra_pipeline.models import SQL_DIR, discover_models
 from extra_pipeline.quality import EXPECTATIONS_DIR, QualityError, load_suites
 from extra_pipeline.refresh import (
@@ -49,9 +57,11 @@ def build_definitions(
     *,
     sql_dir: Path = SQL_DIR,
     expectations_dir: Path = EXPECTATIONS_DIR,
+    methodology_file: Path = METHODOLOGY_FILE,
 ) -> dg.Definitions:
     """Everything the pipeline is, for the deployment `settings` describes."""
     registry = load_registry(settings)
+    methodology = load_methodology(methodology_file)
     source_assets = build_source_assets(registry)
     contracts = load_contracts()
     # Tables written by the partitioned drops asset (one write per drop), not by their own asset.
@@ -64,7 +74,7 @@ def build_definitions(
         "audit.drops": Marking.CLEAR,  # rows are filtered by each drop's own marking on publish
         "audit.quarantine": Marking.AMBER,  # holds rows as sent
     }
-    models = discover_models(sql_dir, known_tables=input_markings)
+    models = discover_models(sql_dir, known_tables=input_markings, methodology=methodology)
     markings = model_markings(models, input_markings)
     known = {*input_markings, *markings}
     suites = load_suites(expectations_dir)
@@ -73,20 +83,27 @@ def build_definitions(
             raise QualityError(
                 f"expectations/{suite.path.name}: guards {suite.table!r}, which no asset produces"
             )
-    versions = build_versions(models, markings, {s.table: s.digest for s in suites})
+    references = {table: version() for table, version in REFERENCE_VERSIONS.values()}
+    references[METHODOLOGY_TABLE] = methodology_version(methodology)
+    versions = build_versions(models, markings, {s.table: s.digest for s in suites}, references)
     bootstrap = drop_tables_ddl(contracts)
     drop_versions = drop_tables_of(contracts)
     model_assets = [
         build_model_asset(
             m, markings[m.table], build_version=versions[m.table], table_assets=table_assets,
             bootstrap=bootstrap, drop_tables=drop_versions,
+            input_markings={**input_markings, **markings}, methodology=methodology,
         )
         for m in models
     ]  # fmt: skip
-    publish_asset = build_publish_asset([table_key(m.table) for m in models if m.layer == "marts"])
+    publish_asset = build_publish_asset(
+        [table_key(m.table) for m in models if m.layer == "marts"],
+        row_marked={m.table: m.row_marking for m in models if m.row_marking},
+    )
 
     # Drop suites gate each drop inside its own run; the others check whole tables.
     checks = [build_suite_check(s) for s in suites if s.meta.get("scope") != "drop"]
+    checks += [check for m in models for check in build_model_checks(m, methodology)]
 
     nightly = dg.define_asset_job(
         NIGHTLY_JOB,
@@ -95,7 +112,14 @@ def build_definitions(
         description="Sources, reference data, SQL models, checks and the published warehouse.",
     )
     return dg.Definitions(
-        assets=[*source_assets, *REFERENCE_ASSETS, drops, *model_assets, publish_asset],
+        assets=[
+            *source_assets,
+            *REFERENCE_ASSETS,
+            build_methodology_asset(methodology),
+            drops,
+            *model_assets,
+            publish_asset,
+        ],
         asset_checks=checks,
         jobs=[nightly, ingest_drop_job],
         schedules=[nightly_schedule(settings, nightly)],

@@ -59,6 +59,8 @@ PLANNED_REFRESH = "planned"
 READS_METADATA = "reads"
 #: definitions metadata: the drop tables and their datasets (a `DropTables`)
 DROP_TABLES_METADATA = "drop_tables"
+#: asset metadata of a reference table built from files: {"table": ..., "version": ...}
+REFERENCE_METADATA = "reference_version"
 
 
 def digest(*parts: object) -> str:
@@ -361,9 +363,14 @@ class _Planner:
         table: str | None = None
         if source_id in self.connectors and source_id in self.registry:
             table, reason = self._source(source_id)
-        elif key in self.references:
-            table, version_of = self.references[key]
-            reason = self._compare(table, version_of())
+        elif key in self.references or REFERENCE_METADATA in node.metadata:
+            if key in self.references:
+                table, version_of = self.references[key]
+                version = version_of()
+            else:
+                reference = node.metadata[REFERENCE_METADATA].value
+                table, version = reference["table"], reference["version"]
+            reason = self._compare(table, version)
             if reason == _CHANGED:
                 reason = "its reference files changed since it was last loaded"
         elif READS_METADATA in node.metadata and node.code_version:

@@ -31,6 +31,7 @@ import pandas as pd
 from pydantic import PrivateAttr
 
 from extra_pipeline.markings import Marking, levels_up_to, parse_marking
+from extra_pipeline.methodology import bind_parameters
 
 SCHEMAS = ("raw", "staging", "intermediate", "marts", "audit")
 #: schemas copied into the published files; raw and staging stay in the working file
@@ -358,6 +359,8 @@ class WarehouseResource(dg.ConfigurableResource):
         data_version: str | None = None,
         incremental_key: str | None = None,
         full: bool = False,
+        parameters: Mapping[str, object] | None = None,
+        key_source: str | None = None,
     ) -> ModelBuild:
         """Bring `table` up to date with a model's SELECT and record its marking and versions.
 
@@ -369,8 +372,13 @@ class WarehouseResource(dg.ConfigurableResource):
           for the new keys' rows, so the cost follows what changed, not the table's size.
         - `full`: the table is replaced (first build, code changed, not incremental, or
           `full` asked for).
+
+        `parameters` are bound as DuckDB variables first (the SQL's `getvariable()`);
+        `key_source` names the input whose key values are the SELECT's (read instead of
+        running the SELECT for its keys).
         """
         with self.connect() as con, transaction(con):
+            bind_parameters(con, parameters or {})
             recorded = recorded_versions(con, [table]).get(table) or _UNRECORDED
             exists = table_exists(con, table)
             same_code = bool(exists and code_version and recorded.code_version == code_version)
@@ -379,7 +387,14 @@ class WarehouseResource(dg.ConfigurableResource):
             )
             delta = None
             if not unchanged and incremental_key and not full and same_code:
-                delta = key_delta(con, qualified(table), _subquery(select_sql), incremental_key)
+                wanted = (
+                    distinct_values(con, qualified(key_source), incremental_key)
+                    if key_source
+                    else None
+                )
+                delta = key_delta(
+                    con, qualified(table), _subquery(select_sql), incremental_key, wanted=wanted
+                )
             replaced = 0
             if not unchanged and delta is None:
                 if exists:
@@ -432,6 +447,15 @@ class WarehouseResource(dg.ConfigurableResource):
             finally:
                 con.unregister("incoming_rows")
         return len(frame)
+
+    def query_parameters(self, queries: Mapping[str, str]) -> dict[str, object]:
+        """The single value each query returns (a suite's parameters, from the warehouse);
+        None where it returns no row."""
+        if not queries:
+            return {}
+        with self.connect() as con:
+            rows = {name: con.execute(sql).fetchone() for name, sql in queries.items()}
+        return {name: row[0] if row else None for name, row in rows.items()}
 
     def table_markings(self) -> dict[str, Marking]:
         """Every table's recorded marking (audit tables included)."""
@@ -654,10 +678,14 @@ def publish(
     levels: Iterable[Marking] = tuple(Marking),
     markings: Mapping[str, Marking] | None = None,
     full: bool = False,
+    row_marked: Mapping[str, str] | None = None,
 ) -> list[PublishedCopy]:
     """Write one DuckDB file per marking level with only the tables at or below it, atomically.
 
-    A table with no recorded marking counts as RED, so it only reaches the RED copy.
+    A table with no recorded marking counts as RED, so it only reaches the RED copy. A table
+    in `row_marked` (table -> the column holding each row's marking slug) also reaches the
+    copies below its own marking, with only the rows at or below each (a row without a
+    marking counts as RED).
 
     Each new file starts as a copy of the previous one, where there is one: a table whose
     data version is the one that copy holds is kept as it is, a table kept by key gets only
@@ -674,9 +702,12 @@ def publish(
         versions = recorded_versions(con)
         tables = [t for t in list_tables(con, PUBLISHED_SCHEMAS) if t not in _INTERNAL_TABLES]
         key_sets: dict[tuple[str, str], set[object]] = {}  # shared by the copies
+        row_marked = dict(row_marked or {})
         for level in levels:
-            allowed = [t for t in tables if marks.get(t, Marking.RED) <= level]
+            allowed = [t for t in tables if marks.get(t, Marking.RED) <= level or t in row_marked]
             withheld = [t for t in tables if t not in allowed]
+            # row-marked tables above this level: only their rows at or below it
+            filtered = {t: row_marked[t] for t in allowed if marks.get(t, Marking.RED) > level}
             final = published_dir / f"{level.slug}.duckdb"
             temporary = published_dir / f".{level.slug}.{uuid.uuid4().hex}.tmp"
             try:
@@ -684,15 +715,16 @@ def publish(
                 try:
                     changes = _build_copy(
                         con, temporary, level, allowed, marks, versions, built_at, previous,
-                        key_sets,
+                        key_sets, filtered,
                     )  # fmt: skip
                 except _RowsWithdrawn:
                     # rows leaving a copy must not linger in its free blocks: start afresh
                     _remove_quietly(temporary)
                     previous = None
                     changes = _build_copy(
-                        con, temporary, level, allowed, marks, versions, built_at, None, key_sets
-                    )
+                        con, temporary, level, allowed, marks, versions, built_at, None, key_sets,
+                        filtered,
+                    )  # fmt: skip
                 os.replace(temporary, final)  # atomic: readers see the old file or the new one
             finally:
                 _remove_quietly(temporary)
@@ -803,16 +835,20 @@ def _build_copy(
     built_at: datetime,
     previous: Mapping[str, _CopyVersion] | None,
     key_sets: dict[tuple[str, str], set[object]],
+    filtered: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Write one published copy: the allowed tables, audit rows filtered to the level; on
     top of the previous copy's file where `previous` says what that holds. `key_sets`
-    caches the key values of a table at a data version (the same in every copy)."""
+    caches the key values of a table at a data version (the same in every copy);
+    `filtered` names the row-marked tables above the level and their marking column."""
+    filtered = filtered or {}
 
     def keys_of(table: str, version: str, relation: str, key: str) -> set[object]:
         if (table, version) not in key_sets:
             key_sets[table, version] = distinct_values(con, relation, key)
         return key_sets[table, version]
 
+    # audit rows of a row-marked table stay at its own level: their counts cover every row
     visible = [table for table, marking in marks.items() if marking <= level]
     changes: dict[str, str] = {}
     con.execute(f"attach {sql_string(str(path))} as publishing")
@@ -822,6 +858,16 @@ def _build_copy(
         lists = {"tables": visible, "levels": [m.slug for m in levels_up_to(level)]}
         for table in allowed:
             target = f"publishing.{qualified(table)}"
+            levels = [m.slug for m in levels_up_to(level)]
+            if table in filtered:
+                column = quote_ident(filtered[table])
+                con.execute(
+                    f"create or replace table {target} as select * from {qualified(table)} "
+                    f"where list_contains($1, coalesce(lower({column}), 'red'))",
+                    [levels],
+                )
+                changes[table] = f"rows at or below {level.slug}"
+                continue
             now = versions.get(table)
             held = (previous or {}).get(table)
             if table not in _PUBLISHED_ROWS and now and held and now.data_version:
@@ -855,10 +901,14 @@ def _build_copy(
         for table in allowed:
             (count,) = con.execute(f"select count(*) from publishing.{qualified(table)}").fetchone()
             now = versions.get(table)
+            # a row-marked table's rows here are at or below the level: that is their marking;
+            # no data version, so a later copy never keeps these rows as the whole table
+            marking = level if table in filtered else marks.get(table, Marking.RED)
+            whole = now is not None and table not in filtered
             con.execute(
                 "insert into publishing.audit.published_tables values (?, ?, ?, ?, ?, ?, ?)",
-                [table, marks.get(table, Marking.RED).slug, count, level.slug, built_at,
-                 now.data_version if now else None, now.code_version if now else None],
+                [table, marking.slug, count, level.slug, built_at,
+                 now.data_version if whole else None, now.code_version if whole else None],
             )  # fmt: skip
         con.execute("checkpoint publishing")
     finally:

@@ -1,5 +1,6 @@
 """Shared fixtures: one offline pipeline run per session, in a temporary EXTRA_HOME."""
 
+import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,6 +61,42 @@ def offline_run(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
     instance = dg.DagsterInstance.ephemeral()
     result = run_nightly(defs, instance)
     return PipelineRun(settings, defs, instance, result)
+
+
+@pytest.fixture
+def home(offline_run: PipelineRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A copy of the session's refreshed EXTRA_HOME (offline), with a Dagster home of its own."""
+    from extra_pipeline.runner import prepare_dagster_home
+
+    target = tmp_path / "home"
+    shutil.copytree(
+        offline_run.settings.extra_home, target, ignore=shutil.ignore_patterns("dagster")
+    )
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    settings = offline_settings(target)
+    prepare_dagster_home(settings)
+    return settings
+
+
+#: the seizures contract's headers the tests' drops use
+SEIZURE_HEADER = (
+    "seizure_ref,seizure_date,market,commodity,quantity,unit,origin_country,transport_mode,arrests"
+)
+
+
+def send_seizures(settings: Settings, name: str, rows: list[str], *, period: str) -> str:
+    """A seizures file from Spain (rows under `SEIZURE_HEADER`), through the drop job, marked
+    TLP:AMBER (the default); it must be accepted whole. Returns its drop id."""
+    from extra_pipeline.runner import ingest_drop_files
+
+    path = settings.extra_home / "sent" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([SEIZURE_HEADER, *rows]) + "\n", encoding="utf-8")
+    (outcome,) = ingest_drop_files(
+        settings, [path], member_state="ES", dataset="seizures", period=period
+    )
+    assert outcome["status"] == "accepted", outcome
+    return outcome["drop_id"]
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ OPEN_TABLES = (
     "raw.country_reference",
     "raw.market_reference",
     "raw.source_registry",
+    "raw.methodology",
 )
 DROP_TABLES = ("raw.drop_seizures", "raw.drop_criminal_networks", "audit.drops")
 RAW_TABLES = OPEN_TABLES + DROP_TABLES
@@ -361,6 +362,7 @@ def test_real_drop_models_are_kept_by_drop() -> None:
         "staging.criminal_networks",
         "marts.fct_seizure",
         "marts.fct_network",
+        "intermediate.seizure_flows",
     }
     assert {models[t].incremental_key for t in incremental} == {"drop_id"}
     assert "incremental" not in models["marts.fct_seizure"].description
@@ -379,7 +381,25 @@ def test_incremental_directive_names_an_output_column(tmp_path: Path) -> None:
     )
     (model,) = discover_models(tmp_path, known_tables=["raw.a"])
     assert model.incremental_key == "drop_id"
+    assert model.incremental_source is None
     assert model.description == "Facts, one row per drop and ref."
+
+
+def test_incremental_keys_may_come_from_an_input(tmp_path: Path) -> None:
+    """`from <table>`: the key values are read from an input the model reads, not by running
+    the (aggregating) SELECT for them."""
+    write_models(
+        tmp_path,
+        {"marts/x.sql": "-- incremental: drop_id from raw.a\nselect drop_id, count(*) as n "
+         "from raw.a group by drop_id"},
+    )  # fmt: skip
+    (model,) = discover_models(tmp_path, known_tables=["raw.a"])
+    assert (model.incremental_key, model.incremental_source) == ("drop_id", "raw.a")
+    write_models(
+        tmp_path, {"marts/x.sql": "-- incremental: drop_id from raw.b\nselect drop_id from raw.a"}
+    )
+    with pytest.raises(ModelError, match=r"names a table the model does not read"):
+        discover_models(tmp_path, known_tables=["raw.a", "raw.b"])
 
 
 @pytest.mark.parametrize(
@@ -401,3 +421,114 @@ def test_bad_incremental_directive_names_the_file(tmp_path: Path, sql: str, frag
         discover_models(tmp_path, known_tables=["raw.a"])
     assert str(caught.value).startswith("sql/marts/x.sql: ")
     assert fragment in str(caught.value)
+
+
+# --- declared markings, suppression rules and row markings -----------------------------------
+
+CLEAR_AND_AMBER = {"raw.a": Marking.CLEAR, "raw.drops": Marking.AMBER, "raw.red": Marking.RED}
+SUPPRESSED = """-- Seizures per country, published below the drops' marking.
+-- marking: clear
+-- suppress: seizures by states, records
+select iso3, seizures, states, records from raw.drops
+"""
+
+
+def markings_of(tmp_path: Path, files: dict[str, str]) -> dict[str, Marking]:
+    models = discover_models(write_models(tmp_path, files), known_tables=CLEAR_AND_AMBER)
+    return model_markings(models, CLEAR_AND_AMBER)
+
+
+def test_a_declared_marking_above_the_inputs_is_a_floor(tmp_path: Path) -> None:
+    """`-- marking: amber` over CLEAR inputs makes an AMBER table; what reads it is AMBER too."""
+    markings = markings_of(
+        tmp_path,
+        {
+            "marts/profiles.sql": "-- marking: amber\nselect * from raw.a",
+            "marts/digest.sql": "select * from marts.profiles",
+        },
+    )
+    assert markings["marts.profiles"] == Marking.AMBER
+    assert markings["marts.digest"] == Marking.AMBER
+
+
+def test_a_declared_lower_marking_needs_a_suppression_rule(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"marts/x\.sql: declares TLP:CLEAR below its inputs' "):
+        markings_of(tmp_path, {"marts/x.sql": "-- marking: clear\nselect * from raw.drops"})
+
+
+def test_a_suppressed_model_is_published_at_its_declared_marking(tmp_path: Path) -> None:
+    """With a `-- suppress:` rule, CLEAR over AMBER inputs holds; above AMBER it does not:
+    aggregation never declassifies RED data."""
+    markings = markings_of(
+        tmp_path,
+        {
+            "marts/exposure.sql": SUPPRESSED,
+            "marts/secret.sql": SUPPRESSED.replace("raw.drops", "raw.red"),
+        },
+    )
+    assert markings["marts.exposure"] == Marking.CLEAR
+    assert markings["marts.secret"] == Marking.RED
+    model = by_table(discover_models(tmp_path, known_tables=CLEAR_AND_AMBER))["marts.exposure"]
+    (rule,) = model.suppressions
+    assert (rule.figures, rule.states_column, rule.records_column) == (
+        ("seizures",),
+        "states",
+        "records",
+    )
+    assert model.declared_marking == Marking.CLEAR
+    # directives are not part of the description shown in the UI
+    assert model.description == "Seizures per country, published below the drops' marking."
+
+
+@pytest.mark.parametrize(
+    ("header", "fragment"),
+    [
+        ("-- marking: orange", "'orange' is not a TLP marking"),
+        ("-- marking: clear\n-- marking: amber", "more than one `-- marking:` line"),
+        ("-- suppress: seizures by states, records", "declare the marking it is published at"),
+        ("-- marking: clear\n-- suppress: seizures", "write `-- suppress: <figure>"),
+        ("-- marking: clear\n-- suppress: kg by states, records", "names 'kg'"),
+        ("-- marking: clear\n-- suppress: seizures by nations, records", "names 'nations'"),
+        ("-- row marking: level", "names 'level'"),
+    ],
+)
+def test_bad_directives_name_the_file(tmp_path: Path, header: str, fragment: str) -> None:
+    write_models(
+        tmp_path, {"marts/x.sql": f"{header}\nselect iso3, seizures, states, records from raw.a"}
+    )
+    with pytest.raises(ModelError, match=r"^sql/marts/x\.sql: ") as caught:
+        discover_models(tmp_path, known_tables=CLEAR_AND_AMBER)
+    assert fragment in str(caught.value)
+
+
+def test_prose_about_markings_is_not_a_directive(tmp_path: Path) -> None:
+    """Directives are lower case: a sentence starting `-- Marking:` stays in the description."""
+    write_models(tmp_path, {"marts/x.sql": "-- Marking: the table is TLP:AMBER.\nselect 1 as a"})
+    (model,) = discover_models(tmp_path)
+    assert model.declared_marking is None
+    assert model.description == "Marking: the table is TLP:AMBER."
+
+
+def test_real_analytic_models_declare_their_markings() -> None:
+    """EU exposure is the one place drop data is declassified, by suppression; the threat
+    matrix and products over it are CLEAR; network priorities stay AMBER; early warnings and
+    listings are published row by row."""
+    models = discover_models(SQL_DIR, known_tables=RAW_TABLES)
+    inputs = {
+        **dict.fromkeys(OPEN_TABLES, Marking.CLEAR),
+        **dict.fromkeys(DROP_TABLES, Marking.AMBER),
+    }
+    inputs["audit.drops"] = Marking.CLEAR
+    markings = model_markings(models, inputs)
+    declassified = {m.table for m in models if m.suppressions}
+    assert declassified == {"intermediate.eu_exposure"}
+    for table in (
+        "intermediate.eu_exposure", "marts.threat_matrix", "marts.sensitivity",
+        "marts.regional_overview", "marts.country_profile", "marts.methodology",
+    ):  # fmt: skip
+        assert markings[table] == Marking.CLEAR, table
+    assert markings["intermediate.seizure_flows"] == Marking.AMBER
+    assert markings["marts.network_priority"] == Marking.AMBER
+    assert markings["marts.early_warnings"] == Marking.AMBER
+    row_marked = {m.table: m.row_marking for m in models if m.row_marking}
+    assert row_marked == {"marts.early_warnings": "marking", "marts.fct_listing": "marking"}

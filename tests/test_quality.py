@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from extra_pipeline.defs.reference import MARKETS_CSV
 from extra_pipeline.quality import (
     EXPECTATIONS_DIR,
     ExpectationOutcome,
@@ -28,7 +29,7 @@ from extra_pipeline.quality import (
     validate_frame,
     validate_table,
 )
-from extra_pipeline.warehouse import SCHEMAS
+from extra_pipeline.warehouse import SCHEMAS, WarehouseResource
 
 
 def write_suite(
@@ -350,3 +351,149 @@ def test_gx_friendly_converts_naive_microsecond_datetimes() -> None:
 def test_gx_friendly_leaves_a_frame_without_datetimes_as_is() -> None:
     plain = pd.DataFrame({"a": [1, 2]})
     assert _gx_friendly(plain) is plain
+
+
+# --- suite parameters ($PARAMETER from meta.parameters) ----------------------------------------
+
+PARAMETERISED = [
+    {"type": "expect_table_row_count_to_equal", "kwargs": {"value": {"$PARAMETER": "rows"}}},
+    {
+        "type": "expect_column_distinct_values_to_contain_set",
+        "kwargs": {"column": "iso3", "value_set": {"$PARAMETER": "countries"}},
+    },
+]
+PARAMETER_QUERIES = {
+    "rows": "select count(*) from raw.canary",
+    "countries": "select list(iso3) from marts.dim_country",
+}
+
+
+def parameterised_suite(directory: Path) -> Suite:
+    write_suite(
+        directory,
+        "parameterised",
+        PARAMETERISED,
+        meta={"table": "raw.canary", "parameters": PARAMETER_QUERIES},
+    )
+    return one_suite(directory)
+
+
+def test_suite_parameters_pass_when_the_values_hold(tmp_path: Path) -> None:
+    suite = parameterised_suite(tmp_path)
+    assert suite.parameter_queries == PARAMETER_QUERIES
+
+    result = validate_frame(suite, frame(), {"rows": 4, "countries": ["DEU", "FRA"]})
+
+    assert result.success is True
+    rows = outcome(result, "expect_table_row_count_to_equal", None)
+    # the stored kwargs carry the value the check ran with, not the placeholder
+    assert json.loads(rows.kwargs) == {"value": 4}
+    assert rows.observed_value is not None
+    assert json.loads(rows.observed_value) == 4
+    contain = outcome(result, "expect_column_distinct_values_to_contain_set", "iso3")
+    assert json.loads(contain.kwargs)["value_set"] == ["DEU", "FRA"]
+
+
+def test_suite_parameters_fail_when_the_values_do_not_hold(tmp_path: Path) -> None:
+    suite = parameterised_suite(tmp_path)
+
+    result = validate_frame(suite, frame(), {"rows": 5, "countries": ["DEU", "ESP", "FRA"]})
+
+    assert result.success is False
+    assert sorted((o.expectation, o.column) for o in result.failed) == [
+        ("expect_column_distinct_values_to_contain_set", "iso3"),
+        ("expect_table_row_count_to_equal", None),
+    ]
+    assert json.loads(outcome(result, "expect_table_row_count_to_equal", None).kwargs) == {
+        "value": 5
+    }
+
+
+def test_suite_parameter_without_a_value_is_a_quality_error(tmp_path: Path) -> None:
+    suite = parameterised_suite(tmp_path)
+    with pytest.raises(
+        QualityError, match=r"suite parameterised: no value for parameter countries"
+    ):
+        validate_frame(suite, frame(), {"rows": 4})
+    with pytest.raises(QualityError, match=r"no value for parameter countries, rows"):
+        validate_frame(suite, frame())
+
+
+def test_a_parameter_query_returning_nothing_fails_the_suite_loudly(
+    tmp_path: Path, warehouse: WarehouseResource
+) -> None:
+    """A query with no row, a null or an empty list gives no value: the check cannot pass on
+    an empty set (contain_set would hold vacuously), it raises."""
+    suite = parameterised_suite(tmp_path)
+    values = warehouse.query_parameters(
+        {"rows": "select 4", "countries": "select list(1) from range(0) where false"}
+    )
+    assert values == {"rows": 4, "countries": None}
+    for empty in (None, []):
+        with pytest.raises(QualityError, match=r"no value for parameter countries"):
+            validate_frame(suite, frame(), {"rows": 4, "countries": empty})
+    assert warehouse.query_parameters({"none": "select 1 where false"}) == {"none": None}
+
+
+# --- the threat matrix covers every non-EU country -------------------------------------------------
+
+
+def threat_matrix_frame(countries: list[str], markets: list[str], year: int) -> pd.DataFrame:
+    """A well-formed threat matrix: one scored row per country and market of one edition."""
+    rows = [
+        {
+            "iso3": iso3,
+            "market": market,
+            "year": year,
+            "score": 0.5,
+            "rank": rank,
+            "market_rank": 1 + rank % len(countries),
+            "confidence": "A",
+            "coverage": 1.0,
+            "prevalence": 0.5,
+            "prevalence_score": 5.5,
+            "eu_exposure": 0.25,
+            "vulnerability": 0.75,
+            "trend": 0.5,
+            "trend_change": 0.0,
+            "trend_direction": "stable",
+            "prevalence_evidence": 1,
+            "exposure_evidence": 3,
+            "vulnerability_evidence": 5,
+            "trend_evidence": 2,
+            "is_latest_year": True,
+        }
+        for rank, (iso3, market) in enumerate(((c, m) for c in countries for m in markets), start=1)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_threat_matrix_suite_needs_every_non_eu_country() -> None:
+    (suite,) = [s for s in load_suites() if s.name == "threat_matrix"]
+    markets = sorted(pd.read_csv(MARKETS_CSV)["market"])
+    assert len(markets) == 15
+    countries = ["ALB", "COL"]  # the non-EU countries of this (made-up) dim_country
+    parameters = {
+        "non_eu_countries": countries,
+        "markets": markets,
+        "matrix_rows": len(countries) * len(markets) * 1,
+    }
+    assert set(suite.parameter_queries) == set(parameters)
+    full = threat_matrix_frame(countries, markets, 2025)
+    (columns,) = [
+        e["kwargs"]["column_set"]
+        for e in suite.spec["expectations"]
+        if e["type"] == "expect_table_columns_to_match_set"
+    ]
+    assert set(full.columns) == set(columns)
+
+    passed = validate_frame(suite, full, parameters)
+    assert passed.success is True, passed.failed
+
+    without_colombia = full[full["iso3"] != "COL"].reset_index(drop=True)
+    failed = validate_frame(suite, without_colombia, parameters)
+    assert failed.success is False
+    assert sorted((o.expectation, o.column) for o in failed.failed) == [
+        ("expect_column_distinct_values_to_contain_set", "iso3"),
+        ("expect_table_row_count_to_equal", None),
+    ]

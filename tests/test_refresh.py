@@ -12,7 +12,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
-from conftest import offline_settings
+from conftest import offline_settings, send_seizures
 
 from extra_pipeline.definitions import NIGHTLY_SCHEDULE, build_definitions
 from extra_pipeline.markings import Marking
@@ -21,47 +21,31 @@ from extra_pipeline.quality import EXPECTATIONS_DIR
 from extra_pipeline.refresh import plan_refresh
 from extra_pipeline.runner import (
     dagster_instance,
-    ingest_drop_files,
-    prepare_dagster_home,
     run_nightly,
 )
 from extra_pipeline.settings import Settings
 from extra_pipeline.warehouse import WarehouseResource, publish
 
-HEADER = (
-    "seizure_ref,seizure_date,market,commodity,quantity,unit,origin_country,transport_mode,arrests"
-)
 ES_ROWS = [
     "ES-1,2025-03-01,cocaine,cocaine hydrochloride,120.5,kg,Colombia,sea,3",
     "ES-2,14/02/2025,Heroin trade,heroin,2500,g,AFG,road,1",
     "ES-3,01.01.2025,cannabis,resin,3,t,Maroc,sea,0",
 ]
-SEIZURE_ASSETS = {"staging/seizures", "marts/fct_seizure", "published/warehouse"}
 
 
-@pytest.fixture
-def home(offline_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """A copy of the session's refreshed EXTRA_HOME (offline), with a Dagster home of its own."""
-    target = tmp_path / "home"
-    shutil.copytree(
-        offline_run.settings.extra_home, target, ignore=shutil.ignore_patterns("dagster")
-    )
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    settings = offline_settings(target)
-    prepare_dagster_home(settings)
-    return settings
+def downstream(key: str, defs: dg.Definitions | None = None) -> set[str]:
+    """`key` and every asset that reads it, directly or not (the publish among them)."""
+    graph = (defs or build_definitions(Settings(extra_home=Path("unused")))).resolve_asset_graph()
+    keys = dg.AssetSelection.assets(dg.AssetKey.from_user_string(key)).downstream().resolve(graph)
+    return {k.to_user_string() for k in keys}
+
+
+#: what a new seizures drop refreshes: the drop models and the analytics over them
+SEIZURE_ASSETS = downstream("staging/seizures")
 
 
 def send(settings: Settings, name: str, rows: list[str], *, period: str = "2025-Q1") -> str:
-    """A seizures file from Spain, ingested through the drop job; its drop id."""
-    path = settings.extra_home / "sent" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
-    (outcome,) = ingest_drop_files(
-        settings, [path], member_state="ES", dataset="seizures", period=period
-    )
-    assert outcome["status"] == "accepted", outcome
-    return outcome["drop_id"]
+    return send_seizures(settings, name, rows, period=period)
 
 
 def rows(path: Path, sql: str) -> list[tuple]:
@@ -168,6 +152,14 @@ def test_a_superseding_drop_removes_the_old_rows_incrementally(home: Settings) -
     )
     assert rows(home.warehouse_path, sql) == [(new, "ES-1", 130.0)]
     assert rows(home.published_path("amber"), sql) == [(new, "ES-1", 130.0)]
+    # the seizure flows, kept by drop with their keys read from staging, follow
+    flows = materialisation("intermediate/seizure_flows")
+    assert flows["mode"] == "incremental"
+    assert rows(
+        home.warehouse_path,
+        "select drop_id, iso3, seizures, quantity_kg from intermediate.seizure_flows "
+        "where drop_id like 'es-%'",
+    ) == [(new, "COL", 1, 130.0)]
     # the old drop's rows stay in raw; the drop is recorded as superseded
     assert rows(
         home.warehouse_path, f"select count(*) from raw.drop_seizures where drop_id = '{old}'"
@@ -191,21 +183,28 @@ def test_changed_sql_rebuilds_that_model_and_what_reads_it_only(
         "its SQL, marking or suite, or an upstream model's SQL, changed since it was "
         "last built: rebuilt whole"
     )
-    downstream = ("intermediate/indicator_values", "marts/fct_indicator", "marts/dim_indicator")
+    readers = downstream("staging/goci", defs) - {"staging/goci", "published/warehouse"}
+    assert {
+        "intermediate/indicator_values",
+        "marts/fct_indicator",
+        "marts/threat_matrix",
+    } <= readers
+    assert "marts/fct_seizure" not in readers
     assert reasons == {
         "staging/goci": rebuilt,
-        **dict.fromkeys(downstream, rebuilt),
+        **dict.fromkeys(readers, rebuilt),
         "published/warehouse": "tables change in this refresh",
     }
     summary = nightly(home, defs=defs)
     assert set(summary["materialized"]) == set(reasons)
     goci = materialisation("staging/goci")
     assert (goci["mode"], goci["mode_reason"]) == ("full", "code changed since the last build")
-    # the blocking checks of the planned assets come along with them
-    assert {(c["asset"], c["check"]) for c in summary["checks"]} == {
-        ("marts/fct_indicator", "expectations"),
-        ("marts/dim_indicator", "expectations"),
-    }
+    # the blocking checks of the planned assets come along with them, and only those
+    checked = {(c["asset"], c["check"]) for c in summary["checks"]}
+    assert {("marts/fct_indicator", "expectations"), ("marts/threat_matrix", "expectations")} <= (
+        checked
+    )
+    assert {asset for asset, _ in checked} <= readers
     assert plan_refresh(home, defs).up_to_date
     # the original SQL is a change too
     assert "staging/goci" in plan_refresh(home).reasons()
@@ -273,11 +272,19 @@ def test_an_asset_whose_blocking_check_failed_is_planned_again(
     with duckdb.connect(str(home.warehouse_path)) as con:
         con.execute("drop table raw.market_reference")
 
-    assert plan_refresh(home, broken).reasons() == {
-        "raw/market_reference": "not built yet",
-        "marts/dim_market": "unchanged; runs so that the publish waits for raw/market_reference",
-        "published/warehouse": "tables change in this refresh",
+    # what reads the market reference runs again, unchanged, so that the publish waits for it
+    waiting = downstream("raw/market_reference", broken) - {
+        "raw/market_reference",
+        "published/warehouse",
     }
+    reasons = plan_refresh(home, broken).reasons()
+    assert reasons["raw/market_reference"] == "not built yet"
+    assert reasons["marts/dim_market"] == (
+        "unchanged; runs so that the publish waits for raw/market_reference"
+    )
+    assert reasons["published/warehouse"] == "tables change in this refresh"
+    assert set(reasons) == {"raw/market_reference", "published/warehouse", *waiting}
+    assert all(reasons[key].startswith("unchanged; runs so that") for key in waiting)
     summary = run_nightly(home, progress=False, defs=broken)
     assert not summary["success"]
     # the failed check blocks what follows, as in a full run: the copies keep the last good data
@@ -286,11 +293,9 @@ def test_an_asset_whose_blocking_check_failed_is_planned_again(
         "its expectations check failed last time"
     )
     # fixed: checked again, and then nothing is left to do
-    assert plan_refresh(home).reasons() == {
-        "raw/market_reference": "its expectations check failed last time",
-        "marts/dim_market": "unchanged; runs so that the publish waits for raw/market_reference",
-        "published/warehouse": "tables change in this refresh",
-    }
+    reasons = plan_refresh(home).reasons()
+    assert reasons["raw/market_reference"] == "its expectations check failed last time"
+    assert set(reasons) == {"raw/market_reference", "published/warehouse", *waiting}
     nightly(home)
     assert materialisation("marts/dim_market")["mode"] == "unchanged"
     assert plan_refresh(home).up_to_date

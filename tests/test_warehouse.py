@@ -540,3 +540,78 @@ def test_a_session_keeps_the_file_open_and_releases_it_when_done(
         capture_output=True, text=True,
     )  # fmt: skip
     assert free.returncode == 0, free.stderr
+
+
+# --- tables published row by row ----------------------------------------------------------
+
+
+def test_a_row_marked_table_reaches_lower_copies_with_only_their_rows(
+    warehouse: WarehouseResource, tmp_path: Path
+) -> None:
+    """An AMBER table whose rows carry their own marking: each copy below AMBER holds the
+    rows at or below its level (a row without a marking counts as RED); its audit rows stay
+    at AMBER (their counts cover every row); built on the previous copy, it is refiltered."""
+    warehouse.write_frame(
+        "marts.signals",
+        pd.DataFrame(
+            {
+                "id": ["open", "partner", "drop", "unmarked"],
+                "marking": ["clear", "green", "amber", None],
+            }
+        ),
+        marking=Marking.AMBER,
+        asset_key="marts/signals",
+        data_version="v1",
+    )
+    published = tmp_path / "published"
+    row_marked = {"marts.signals": "marking"}
+    copies = {c.level: c for c in publish(warehouse, published, row_marked=row_marked)}
+
+    expected = {
+        Marking.CLEAR: ["open"],
+        Marking.GREEN: ["open", "partner"],
+        Marking.AMBER: ["drop", "open", "partner", "unmarked"],  # the table's own level: whole
+        Marking.RED: ["drop", "open", "partner", "unmarked"],
+    }
+    for level, ids in expected.items():
+        assert "marts.signals" in copies[level].tables
+        with duckdb.connect(str(published / f"{level.slug}.duckdb"), read_only=True) as con:
+            assert [r[0] for r in rows(con, "select id from marts.signals order by id")] == ids
+            (recorded,) = rows(
+                con, "select marking, row_count from audit.published_tables "
+                "where table_name = 'marts.signals'",
+            )  # fmt: skip
+            assert recorded == ((level if level < Marking.AMBER else Marking.AMBER).slug, len(ids))
+            audit = rows(
+                con, "select count(*) from audit.table_markings where table_name = 'marts.signals'"
+            )
+            assert audit == [(1 if level >= Marking.AMBER else 0,)]
+
+    # a new AMBER row: the next copies, built on the previous ones, filter it out again
+    warehouse.write_frame(
+        "marts.signals",
+        pd.DataFrame({"id": ["open", "new"], "marking": ["clear", "amber"]}),
+        marking=Marking.AMBER,
+        asset_key="marts/signals",
+        data_version="v2",
+    )
+    publish(warehouse, published, row_marked=row_marked)
+    with duckdb.connect(str(published / "clear.duckdb"), read_only=True) as con:
+        assert rows(con, "select id from marts.signals") == [("open",)]
+    with duckdb.connect(str(published / "amber.duckdb"), read_only=True) as con:
+        assert rows(con, "select id from marts.signals order by id") == [("new",), ("open",)]
+
+
+def test_without_row_marking_an_amber_table_stays_out_of_lower_copies(
+    warehouse: WarehouseResource, tmp_path: Path
+) -> None:
+    """The marking column alone publishes nothing lower: only a declared row marking does."""
+    warehouse.write_frame(
+        "marts.signals",
+        pd.DataFrame({"id": ["open"], "marking": ["clear"]}),
+        marking=Marking.AMBER,
+        asset_key="marts/signals",
+    )
+    copies = {c.level: c for c in publish(warehouse, tmp_path / "published")}
+    assert "marts.signals" in copies[Marking.CLEAR].withheld
+    assert "marts.signals" not in tables_in(copies[Marking.CLEAR].path)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from extra_pipeline.defs.checks import check_rows
+from extra_pipeline.defs.checks import SUITE_CHECK, check_rows
 from extra_pipeline.defs.resources import DropsResource
 from extra_pipeline.drops.ingest import (
     SIDECAR_SUFFIX,
@@ -96,9 +96,17 @@ def drops(
         gate=gate,
     )
     if gate_results:
+        suite = suites[outcome.dataset]
         warehouse.append_rows(
             "audit.check_results",
-            check_rows(suites[outcome.dataset], DROPS_KEY, gate_results[-1], context.run.run_id),
+            check_rows(
+                SUITE_CHECK,
+                suite.name,
+                suite.digest,
+                DROPS_KEY,
+                gate_results[-1],
+                context.run.run_id,
+            ),
         )
     landing = drop_area.area().incoming.resolve()
     if config.remove_after and path.resolve().is_relative_to(landing):

@@ -1,5 +1,6 @@
 """The published warehouse: one read-only DuckDB file per TLP level, swapped in atomically."""
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -12,8 +13,12 @@ from extra_pipeline.warehouse import WRITER_POOL, WarehouseResource, publish
 PUBLISH_KEY = dg.AssetKey(["published", "warehouse"])
 
 
-def build_publish_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
-    """Publishes after every mart (and its blocking checks) has succeeded."""
+def build_publish_asset(
+    upstream: list[dg.AssetKey], row_marked: Mapping[str, str] | None = None
+) -> dg.AssetsDefinition:
+    """Publishes after every mart (and its blocking checks) has succeeded; `row_marked` names
+    the tables published row by row (table -> its row-marking column)."""
+    row_marked = dict(row_marked or {})
 
     @dg.asset(
         key=PUBLISH_KEY,
@@ -21,7 +26,10 @@ def build_publish_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
         group_name="publish",
         pool=WRITER_POOL,
         kinds={"duckdb"},
-        metadata={"marking": "per file: one copy per TLP level"},
+        metadata={
+            "marking": "per file: one copy per TLP level",
+            "row_marked_tables": dg.MetadataValue.json(row_marked),
+        },
     )
     def published_warehouse(
         context: dg.AssetExecutionContext,
@@ -34,7 +42,9 @@ def build_publish_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
         full refresh."""
         full = context.run.tags.get(REFRESH_TAG) == FULL_REFRESH
         with warehouse.session():
-            copies = publish(warehouse, Path(publishing.published_dir), full=full)
+            copies = publish(
+                warehouse, Path(publishing.published_dir), full=full, row_marked=row_marked
+            )
         clear = next(c for c in copies if c.level == Marking.CLEAR)
         return dg.MaterializeResult(
             metadata={

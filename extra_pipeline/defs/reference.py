@@ -1,4 +1,5 @@
-"""Reference data shipped under `assets/`: countries, the market taxonomy and the source registry.
+"""Reference data shipped under `assets/`: countries, the market taxonomy, the source registry
+and the threat methodology.
 
 Each table's data version is the content of what it is built from (`REFERENCE_VERSIONS`),
 so the nightly refresh reloads it only when those files change.
@@ -9,7 +10,8 @@ import pandas as pd
 
 from extra_pipeline.countries import default_harmoniser
 from extra_pipeline.markings import Marking
-from extra_pipeline.refresh import digest, file_digest, harmoniser_identity
+from extra_pipeline.methodology import Methodology
+from extra_pipeline.refresh import REFERENCE_METADATA, digest, file_digest, harmoniser_identity
 from extra_pipeline.settings import PROJECT_ROOT
 from extra_pipeline.sources.base import REGISTRY_DIR, load_registry
 from extra_pipeline.warehouse import WRITER_POOL, WarehouseResource
@@ -18,6 +20,8 @@ MARKETS_CSV = PROJECT_ROOT / "assets" / "reference" / "markets.csv"
 COUNTRY_REFERENCE_KEY = dg.AssetKey(["raw", "country_reference"])
 MARKET_REFERENCE_KEY = dg.AssetKey(["raw", "market_reference"])
 SOURCE_REGISTRY_KEY = dg.AssetKey(["raw", "source_registry"])
+METHODOLOGY_KEY = dg.AssetKey(["raw", "methodology"])
+METHODOLOGY_TABLE = "raw.methodology"
 
 
 def country_reference_version() -> str:
@@ -110,11 +114,65 @@ def source_registry(warehouse: WarehouseResource) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata=stats.metadata(), data_version=dg.DataVersion(version))
 
 
+def methodology_version(methodology: Methodology) -> str:
+    """The methodology table is the file's content, prose included."""
+    return digest("methodology", file_digest(methodology.path))
+
+
+def build_methodology_asset(methodology: Methodology) -> dg.AssetsDefinition:
+    """The methodology file as a table, for the method annex and analysts: its data version
+    is the file's content (given to the refresh planner in the asset's metadata)."""
+    version = methodology_version(methodology)
+
+    @dg.asset(
+        key=METHODOLOGY_KEY,
+        group_name="reference",
+        pool=WRITER_POOL,
+        kinds={"python", "duckdb"},
+        metadata={
+            "marking": Marking.CLEAR.label,
+            "source": f"assets/{methodology.path.name}",
+            "methodology": methodology.citation,
+            REFERENCE_METADATA: dg.MetadataValue.json(
+                {"table": METHODOLOGY_TABLE, "version": version}
+            ),
+        },
+    )
+    def methodology_parameters(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        """Every weight and threshold of the threat methodology, with its version: what the
+        analytic models read (as `getvariable()`) and the method annex prints."""
+        frame = pd.DataFrame(
+            [
+                {
+                    "parameter": p.name,
+                    "section": p.section,
+                    "value_json": p.value_json(),
+                    "about": p.about,
+                    "methodology_version": methodology.version,
+                    "methodology_title": methodology.title,
+                    "effective": methodology.effective,
+                }
+                for p in methodology.parameters.values()
+            ]
+        )
+        stats = warehouse.write_frame(
+            METHODOLOGY_TABLE, frame, marking=Marking.CLEAR,
+            asset_key=METHODOLOGY_KEY.to_user_string(), data_version=version,
+        )  # fmt: skip
+        return dg.MaterializeResult(
+            metadata={**stats.metadata(), "methodology": methodology.citation},
+            data_version=dg.DataVersion(version),
+        )
+
+    return methodology_parameters
+
+
 REFERENCE_ASSETS = [country_reference, market_reference, source_registry]
 REFERENCE_TABLES = {
     "raw.country_reference": Marking.CLEAR,
     "raw.market_reference": Marking.CLEAR,
     "raw.source_registry": Marking.CLEAR,
+    METHODOLOGY_TABLE: Marking.CLEAR,
 }
 #: asset -> (its table, the data version its files give it now), for the refresh planner
 REFERENCE_VERSIONS = {

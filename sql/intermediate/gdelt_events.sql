@@ -1,20 +1,20 @@
 -- GDELT news-volume surges as events (`gdelt.news_surge`): a day on which a country's press
 -- wrote far more than usual on a theme, relative to all the news GDELT monitored.
--- The rule, per country, theme and day d (from staging.gdelt):
---   baseline = median share over the observed days of [d-28, d-1] (d itself excluded);
---   mad      = median |share - baseline| over the same days;
+-- The rule, per country, theme and day d (from staging.gdelt), with its parameters under
+-- early_warning.news_surge in the methodology file:
+--   baseline = median share over the observed days of [d - window_days, d - 1] (d itself
+--              excluded); mad = median |share - baseline| over the same days;
 --   a surge when all hold:
---     at least 21 observed baseline days (missing days are not zeros; too thin a baseline
---       gives no verdict),
---     articles >= 10 (a jump from 2 to 7 articles is noise, not news),
---     share >= 3 x baseline (a tripling: the size that matters to an analyst),
---     share > baseline + 6 x 1.4826 x mad (6 robust standard deviations; 1.4826 makes the
---       MAD a standard-deviation estimate for normal noise). Both are needed: with 28
---       days the MAD is itself noisy, and day-to-day noise of small series reaches
---       z = 5-6 or a doubling now and then; together they keep to real jumps.
--- Parameters: window 28 days, min 21 baseline days, min 10 articles, ratio 3, k = 6.
+--     at least min_baseline_days observed baseline days (missing days are not zeros; too
+--       thin a baseline gives no verdict),
+--     articles >= min_articles (a jump from 2 to 7 articles is noise, not news),
+--     share >= min_ratio x baseline (the size that matters to an analyst),
+--     share > baseline + robust_z x 1.4826 x mad (1.4826 makes the MAD a standard-deviation
+--       estimate for normal noise). Both are needed: with four weeks the MAD is itself
+--       noisy, and day-to-day noise of small series reaches z = 5-6 or a doubling now and
+--       then; together they keep to real jumps.
 -- event_id gdelt:<iso3>:<theme>:<YYYY-MM-DD>; value = share / baseline (null when the
--- baseline share is 0); detail holds the evidence (counts, share, baseline, MAD).
+-- baseline share is 0); detail holds the evidence (counts, share, baseline, MAD, the rule).
 with days as (
     select iso3, theme, theme_label, date, articles, all_articles, share, snapshot_sha256
     from staging.gdelt
@@ -27,7 +27,8 @@ window_days as (
     inner join days as past
         on past.iso3 = day.iso3
         and past.theme = day.theme
-        and past.date between day.date - 28 and day.date - 1
+        and past.date between day.date - getvariable('early_warning.news_surge.window_days')
+            and day.date - 1
 ),
 
 baselines as (
@@ -69,11 +70,19 @@ select
         'baseline_share': baseline,
         'mad': mad,
         'baseline_days': baseline_days,
-        'rule': 'share >= 3 x baseline and > baseline + 6 x 1.4826 x MAD, articles >= 10, 28-day window'
+        'rule': printf(
+            'share >= %g x baseline and > baseline + %g x 1.4826 x MAD, articles >= %d, '
+            || '%d-day window of at least %d days',
+            getvariable('early_warning.news_surge.min_ratio'),
+            getvariable('early_warning.news_surge.robust_z'),
+            getvariable('early_warning.news_surge.min_articles'),
+            getvariable('early_warning.news_surge.window_days'),
+            getvariable('early_warning.news_surge.min_baseline_days')
+        )
     })::varchar as detail,
     snapshot_sha256
 from scored
-where baseline_days >= 21
-    and articles >= 10
-    and share >= 3 * baseline
-    and share > baseline + 6 * 1.4826 * mad
+where baseline_days >= getvariable('early_warning.news_surge.min_baseline_days')
+    and articles >= getvariable('early_warning.news_surge.min_articles')
+    and share >= getvariable('early_warning.news_surge.min_ratio') * baseline
+    and share > baseline + getvariable('early_warning.news_surge.robust_z') * 1.4826 * mad

@@ -4,8 +4,10 @@
 -- OpenSanctions dataset it was read from; aliases a list; sanctions the programme text.
 -- Licence: CC BY-NC 4.0 (Attribution-NonCommercial): no commercial use without an
 -- OpenSanctions licence; attribute OpenSanctions and its upstream source.
--- Marking: the table is TLP:AMBER (its source holds persons); each row's own marking
--- (amber for persons, clear otherwise) lets a later per-row publication release the rest.
+-- Marking: the table is TLP:AMBER (its source holds persons); each row carries its own
+-- marking (amber for persons, clear otherwise), and the copies below TLP:AMBER hold only
+-- the rows at or below their level.
+-- row marking: marking
 select
     entity_id as listing_id,
     'opensanctions' as source_id,
