@@ -6,10 +6,10 @@ STAMP  := $(VENV)/.installed
 
 export EXTRA_HOME ?= $(CURDIR)/.extra
 
-.PHONY: run test ui lint check bench clean help
+.PHONY: run test browser ui lint check bench clean help
 
 help:
-	@echo "make run   set up, then ingest the synthetic demo drops and run the nightly job on the bundled offline data"
+	@echo "make run   set up, then ingest the synthetic demo drops, run the nightly job on the bundled offline data, render the report"
 	@echo "make test  set up, then run lint and the test suite"
 	@echo "make ui    set up, then open the Dagster UI (schedules and sensors) on http://127.0.0.1:3000"
 	@echo "make bench set up, then time ingest and refresh on a synthetic drop against DuckDB alone (extra bench)"
@@ -23,8 +23,16 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/extra demo-data --if-empty
 	$(BIN)/extra run --offline
+	$(BIN)/extra report
 
-test: $(STAMP)
+# tests/test_browser.py opens the HTML products in Debian's chromium (Playwright's own
+# browsers cannot be downloaded here): install it where missing, with sudo unless root.
+SUDO = $(if $(filter 0,$(shell id -u)),,$(shell command -v sudo))
+browser:
+	@test -x /usr/bin/chromium || ($(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -5,6 +5,8 @@
     extra status [--json]               freshness of every source and the last run
     extra drops ingest FILE... --member-state CC   ingest files now, each as its own drop
     extra demo-data [--if-empty]        synthetic demonstration drops in the landing area
+    extra report [--json]               the GLOCA annual report, every edition (HTML, PDF)
+    extra bulletins [--month YYYY-MM]   the month's risk bulletins, every region and market
     extra bench [--rows N] [--json]     time ingest and refresh against DuckDB alone
     extra ui                            the Dagster UI with schedules and sensors
 
@@ -16,10 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import warnings
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,7 @@ from extra_pipeline.runner import (
     ingest_pending_drops,
     last_run,
     prepare_dagster_home,
+    run_job,
     run_nightly,
     source_status,
 )
@@ -181,6 +186,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     benchmark.set_defaults(handler=command_bench)
 
+    report = commands.add_parser(
+        "report",
+        help="render the GLOCA annual report, every edition (HTML and PDF)",
+        description="Render the GLOCA annual report from the published copies, one edition "
+        "per marking level (assets/products.yaml), into EXTRA_HOME/outputs/report/, in "
+        "process (recorded in DAGSTER_HOME). Run `extra run` first.",
+    )
+    report.add_argument("--json", action="store_true", help="print one JSON summary")
+    report.set_defaults(handler=command_report)
+
+    bulletins = commands.add_parser(
+        "bulletins",
+        help="render the risk bulletins of a month",
+        description="Render one risk bulletin per region and per market for MONTH, in every "
+        "edition, into EXTRA_HOME/outputs/bulletins/MONTH/, in process.",
+    )
+    bulletins.add_argument(
+        "--month", help="YYYY-MM (default: the last complete month)", metavar="MONTH"
+    )
+    bulletins.add_argument("--json", action="store_true", help="print one JSON summary")
+    bulletins.set_defaults(handler=command_bulletins)
+
     ui = commands.add_parser(
         "ui",
         help="open the Dagster UI (dagster dev)",
@@ -308,6 +335,49 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
     if summary["success"]:
         print(f"  published: {summary['published']['clear']} (and one copy per TLP level)")
     print(f"  run history: DAGSTER_HOME={summary['dagster_home']} (make ui to browse)")
+
+
+# --- products ----------------------------------------------------------------------------
+
+
+def command_report(args: argparse.Namespace) -> int:
+    from extra_pipeline.definitions import REPORT_JOB
+
+    return _run_products(args, REPORT_JOB, None)
+
+
+def command_bulletins(args: argparse.Namespace) -> int:
+    from extra_pipeline.definitions import BULLETINS_JOB
+
+    month = args.month or _last_complete_month()
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise UserError(f"--month {month!r} is not a month: write YYYY-MM, e.g. 2025-06")
+    return _run_products(args, BULLETINS_JOB, f"{month}-01")
+
+
+def _last_complete_month() -> str:
+    first = datetime.now(UTC).date().replace(day=1)
+    return (first - timedelta(days=1)).strftime("%Y-%m")
+
+
+def _run_products(args: argparse.Namespace, job: str, partition: str | None) -> int:
+    settings = Settings.from_env()
+    if not settings.published_path("clear").is_file():
+        raise UserError("no published warehouse yet: run `extra run` first")
+    prepare_dagster_home(settings)
+    _quiet_dagster()
+    summary = run_job(settings, job, partition=partition, progress=not args.json)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+        return 0 if summary["success"] else 1
+    print(
+        f"run {summary['run_id']}: {'SUCCESS' if summary['success'] else 'FAILURE'} in {summary['seconds']} s"
+    )
+    for step in summary["failed_steps"]:
+        print(f"  step failed: {step}")
+    print(f"  outputs: {summary['outputs']}")
+    print(f"  run history: DAGSTER_HOME={summary['dagster_home']} (make ui to browse)")
+    return 0 if summary["success"] else 1
 
 
 # --- query -------------------------------------------------------------------------------

@@ -20,6 +20,12 @@ from extra_pipeline.defs.models import (
     model_markings,
     table_key,
 )
+from extra_pipeline.defs.products import (
+    BULLETIN_PARTITIONS,
+    BULLETINS_KEY,
+    REPORT_PREFIX,
+    build_product_assets,
+)
 from extra_pipeline.defs.progress import progress_logger
 from extra_pipeline.defs.publish import build_publish_asset
 from extra_pipeline.defs.reference import (
@@ -50,6 +56,8 @@ from extra_pipeline.sources.base import load_registry
 
 NIGHTLY_JOB = "nightly_refresh"
 NIGHTLY_SCHEDULE = "nightly_refresh_schedule"
+REPORT_JOB = "gloca_report"
+BULLETINS_JOB = "risk_bulletins"
 
 
 def build_definitions(
@@ -105,11 +113,34 @@ def build_definitions(
     checks = [build_suite_check(s) for s in suites if s.meta.get("scope") != "drop"]
     checks += [check for m in models for check in build_model_checks(m, methodology)]
 
+    product_assets = build_product_assets()
+    reports = dg.AssetSelection.assets(
+        *(a.key for a in product_assets if a.key.path[-1].startswith(REPORT_PREFIX))
+    )
+    bulletins = dg.AssetSelection.assets(BULLETINS_KEY)
     nightly = dg.define_asset_job(
         NIGHTLY_JOB,
-        # drops arrive one partition at a time, through their own job and sensor
-        selection=dg.AssetSelection.all() - dg.AssetSelection.assets(DROPS_KEY),
-        description="Sources, reference data, SQL models, checks and the published warehouse.",
+        # drops arrive one partition at a time, through their own job and sensor; the report
+        # and bulletins have jobs of their own
+        selection=dg.AssetSelection.all()
+        - dg.AssetSelection.assets(DROPS_KEY)
+        - reports
+        - bulletins,
+        description=(
+            "Sources, reference data, SQL models, checks, the published warehouse, and what "
+            "follows it daily: early-warning notes and exports."
+        ),
+    )
+    report_job = dg.define_asset_job(
+        REPORT_JOB,
+        selection=reports,
+        description="The GLOCA annual report, every edition, from the published copies.",
+    )
+    bulletins_job = dg.define_asset_job(
+        BULLETINS_JOB,
+        selection=bulletins,
+        partitions_def=BULLETIN_PARTITIONS,
+        description="The risk bulletins of one month, every region and market, every edition.",
     )
     return dg.Definitions(
         assets=[
@@ -119,9 +150,10 @@ def build_definitions(
             drops,
             *model_assets,
             publish_asset,
+            *product_assets,
         ],
         asset_checks=checks,
-        jobs=[nightly, ingest_drop_job],
+        jobs=[nightly, ingest_drop_job, report_job, bulletins_job],
         schedules=[nightly_schedule(settings, nightly)],
         sensors=[drop_sensor],
         resources=build_resources(settings),

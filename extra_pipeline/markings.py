@@ -28,8 +28,22 @@ class Marking(IntEnum):
         """The file-name form, e.g. `amber+strict`."""
         return self.name.replace("_", "+").lower()
 
+    @property
+    def colour(self) -> str:
+        """The TLP 2.0 colour of the label, shown on black: white, green, amber, red."""
+        return _COLOURS[self]
+
     def __str__(self) -> str:
         return self.label
+
+
+_COLOURS = {
+    Marking.CLEAR: "#ffffff",
+    Marking.GREEN: "#33ff00",
+    Marking.AMBER: "#ffc000",
+    Marking.AMBER_STRICT: "#ffc000",
+    Marking.RED: "#ff2b2b",
+}
 
 
 class MarkingError(ValueError):

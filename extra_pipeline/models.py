@@ -24,6 +24,7 @@ Other header directives, each on a line of its own:
 
     -- marking: clear
     -- suppress: seizures, seizure_kg by seizure_states, seizure_records
+    -- public: iso3, market, year
     -- row marking: marking
 
 - `marking:` declares the table's TLP marking. Above what its inputs give, it is a floor
@@ -32,8 +33,11 @@ Other header directives, each on a line of its own:
   `extra_pipeline.defs.models.effective_marking`).
 - `suppress:` names the figures that rest on member-state data and the two columns saying
   what each row's figures rest on (reporting states, records). A blocking check holds every
-  row to the small-cell thresholds of the methodology file: a figure that is not null rests
-  on at least that many states and records.
+  row to the small-cell thresholds of the methodology file: a figure (or a support count)
+  that is not null rests on at least that many states and records.
+- `public:` names every other column of such a model: what its author vouches is public
+  (keys, open figures, results computed from published figures only). A column in neither
+  list fails loading, so a new column cannot slip past the check unnoticed.
 - `row marking:` names a column holding each row's TLP marking (slug): the published copy
   of a level below the table's own holds only the rows at or below it.
 
@@ -74,7 +78,9 @@ _INCREMENTAL = re.compile(
     r"^--\s*incremental\s*:\s*(?P<key>\S*)(?:\s+from\s+(?P<source>\S+))?\s*$", re.IGNORECASE
 )
 #: the other directives: lower case, so prose such as "-- Marking: the table is..." is prose
-_DIRECTIVE = re.compile(r"^--\s*(?P<name>marking|row marking|suppress)\s*:\s*(?P<value>.*?)\s*$")
+_DIRECTIVE = re.compile(
+    r"^--\s*(?P<name>marking|row marking|suppress|public)\s*:\s*(?P<value>.*?)\s*$"
+)
 _SUPPRESS = re.compile(r"^(?P<figures>.+?)\s+by\s+(?P<states>\w+)\s*,\s*(?P<records>\w+)$")
 
 
@@ -208,6 +214,7 @@ def _directives(header: list[str], statement: exp.Query, where: str) -> dict[str
         return name
 
     found: dict[str, Any] = {"declared_marking": None, "suppressions": (), "row_marking": None}
+    public: list[str] = []
     for line in header:
         match = _DIRECTIVE.match(line)
         if not match:
@@ -223,6 +230,8 @@ def _directives(header: list[str], statement: exp.Query, where: str) -> dict[str
                 raise ModelError(f"sql/{where}: `{text}`: {error}") from None
         elif directive == "row marking":
             found["row_marking"] = column(value, text)
+        elif directive == "public":
+            public += [column(c.strip(), text) for c in value.split(",") if c.strip()]
         else:
             rule = _SUPPRESS.match(value)
             if not rule:
@@ -244,6 +253,18 @@ def _directives(header: list[str], statement: exp.Query, where: str) -> dict[str
             f"sql/{where}: `-- suppress:` is for a table published below its inputs: "
             "declare the marking it is published at (`-- marking: clear`)"
         )
+    if public and not found["suppressions"]:
+        raise ModelError(f"sql/{where}: `-- public:` goes with `-- suppress:` rules")
+    if found["suppressions"]:
+        covered = set(public)
+        for rule in found["suppressions"]:
+            covered.update(rule.figures, (rule.states_column, rule.records_column))
+        unlisted = [c for c in statement.named_selects if c not in covered]
+        if "*" in statement.named_selects or unlisted:
+            raise ModelError(
+                f"sql/{where}: column {', '.join(unlisted) or '*'} is neither suppressed nor "
+                "declared public (`-- public: <column>, ...`): say which it is"
+            )
     return found
 
 

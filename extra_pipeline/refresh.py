@@ -26,6 +26,7 @@ This module is imported by the asset definitions: keep its imports light.
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -61,6 +62,10 @@ READS_METADATA = "reads"
 DROP_TABLES_METADATA = "drop_tables"
 #: asset metadata of a reference table built from files: {"table": ..., "version": ...}
 REFERENCE_METADATA = "reference_version"
+#: asset metadata of a product: {"levels": [the copies it reads], "code": its code version}
+OUTPUT_METADATA = "output_version"
+#: where a product records the version it was last built at (under EXTRA_HOME/outputs)
+OUTPUT_VERSIONS_DIR = ".versions"
 
 
 def digest(*parts: object) -> str:
@@ -107,6 +112,26 @@ def source_version(
         harmoniser_identity(),
     )
     return digest("source", identity, sorted(pages))
+
+
+def output_version(published_dir: Path, levels: Sequence[str], code: str) -> str:
+    """A product's version: its code and what the published copies it reads hold (each
+    table's row count and data and code versions, as the copy records them)."""
+    held: list[object] = []
+    for level in levels:
+        try:
+            with _read_only(published_dir / f"{level}.duckdb") as con:
+                held.append(
+                    con.execute(
+                        "select table_name, row_count, data_version, code_version "
+                        "from audit.published_tables order by table_name"
+                    ).fetchall()
+                    if con is not None
+                    else None
+                )
+        except duckdb.Error:  # unreadable: the publish is planned again, and this with it
+            held.append("unreadable")
+    return digest("output", code, list(levels), held)
 
 
 def bundled_pages(connector: SourceConnector) -> list[Page]:
@@ -289,12 +314,13 @@ def _readable(path: Path) -> bool:
     return True
 
 
-def plan_refresh(settings: Settings, defs: Any = None) -> RefreshPlan:
+def plan_refresh(settings: Settings, defs: Any = None, *, products: bool = True) -> RefreshPlan:
     """Which assets of the nightly job are stale, and why, launching nothing.
 
     `defs` is the `Definitions` (or the repository a schedule sees); built from the
     settings when not given. Reads the working file read-only; if it cannot be opened (a
-    writer in another process holds it), every asset is planned.
+    writer in another process holds it), every asset is planned. `products=False` leaves
+    out the products that follow the published copies (notes, exports).
     """
     from extra_pipeline.definitions import NIGHTLY_JOB, build_definitions
 
@@ -306,11 +332,18 @@ def plan_refresh(settings: Settings, defs: Any = None) -> RefreshPlan:
     graph = job.asset_layer.asset_graph
     drop_tables = DropTables(dict(defs.metadata[DROP_TABLES_METADATA].value))
     planner = _Planner(settings, graph, drop_tables)
-    selected = job.asset_layer.selected_asset_keys
-    # dependency order, and the published copies last: they hold everything
+    selected = {
+        k
+        for k in job.asset_layer.selected_asset_keys
+        if products or OUTPUT_METADATA not in graph.get(k).metadata
+    }
+    # dependency order, then the published copies (they hold everything), then the
+    # products made from them
     keys = sorted(
         (k for k in graph.toposorted_asset_keys if k in selected),
-        key=lambda k: k == planner.publish_key,
+        key=lambda k: (
+            2 if OUTPUT_METADATA in graph.get(k).metadata else int(k == planner.publish_key)
+        ),
     )
     try:
         with _read_only(settings.warehouse_path) as con:
@@ -377,6 +410,8 @@ class _Planner:
             table, reason = self._model(key, node, con)
         elif key == self.publish_key:
             reason = self._publish()
+        elif OUTPUT_METADATA in node.metadata:
+            reason = self._output(key, node.metadata[OUTPUT_METADATA].value)
         else:
             reason = "keeps no data version: refreshed every time"
         if table is not None:
@@ -482,6 +517,22 @@ class _Planner:
         if any(self.state.publications.get(m.slug) != self.state.fingerprint for m in Marking):
             return "the working file changed since the last publish"
         return None
+
+    def _output(self, key: dg.AssetKey, spec: Mapping[str, Any]) -> str | None:
+        """A product is rebuilt when the copies it reads change (in this refresh, or since
+        it was built) or its own code did."""
+        if self.publish_key in self.stale:
+            return "reads the published copies, which change in this refresh"
+        record = (
+            self.settings.extra_home / "outputs" / OUTPUT_VERSIONS_DIR
+            / f"{'__'.join(key.path)}.json"
+        )  # fmt: skip
+        try:
+            built = json.loads(record.read_text(encoding="utf-8")).get("version")
+        except (OSError, ValueError):
+            return _NOT_BUILT
+        current = output_version(self.settings.published_dir, spec["levels"], spec["code"])
+        return None if built == current else "its published copies or its code changed"
 
     def _checks(self, key: dg.AssetKey, table: str) -> str | None:
         """A table whose blocking check failed (or has not run on its last write) is written

@@ -53,6 +53,7 @@ def run_nightly(
     progress: bool = True,
     full: bool = False,
     defs: dg.Definitions | None = None,
+    products: bool = True,
 ) -> dict[str, Any]:
     """The nightly refresh in process against the DAGSTER_HOME instance; a summary dict.
 
@@ -60,11 +61,19 @@ def run_nightly(
     their checks), and nothing at all when nothing changed; `planned` gives each planned
     asset's reason, `up_to_date` says whether the run was skipped. `full` runs every asset
     and rebuilds every model and published copy from scratch. `defs` defaults to the
-    definitions the settings describe.
+    definitions the settings describe. `products=False` leaves out the products that
+    follow the published copies (early-warning notes, exports): the benchmark measures the
+    data, not the rendering.
     """
     from extra_pipeline.definitions import NIGHTLY_JOB, build_definitions
     from extra_pipeline.defs.progress import terminal
-    from extra_pipeline.refresh import FULL_REFRESH, PLANNED_REFRESH, REFRESH_TAG, plan_refresh
+    from extra_pipeline.refresh import (
+        FULL_REFRESH,
+        OUTPUT_METADATA,
+        PLANNED_REFRESH,
+        REFRESH_TAG,
+        plan_refresh,
+    )
 
     defs = defs if defs is not None else build_definitions(settings)
     job = defs.resolve_job_def(NIGHTLY_JOB)
@@ -83,12 +92,21 @@ def run_nightly(
         for note in recover_abandoned_runs(instance):
             print(f"extra: {note}", file=sys.stderr)
         if full:
-            selection = None
+            selection = sorted(
+                (
+                    k
+                    for k in job.asset_layer.selected_asset_keys
+                    if products
+                    or OUTPUT_METADATA not in job.asset_layer.asset_graph.get(k).metadata
+                ),
+                key=lambda k: k.to_user_string(),
+            )
             reason = "full refresh asked for: every asset runs, every table is rebuilt"
-            keys = sorted(k.to_user_string() for k in job.asset_layer.selected_asset_keys)
-            planned = dict.fromkeys(keys, "full refresh asked for")
+            planned = dict.fromkeys(
+                (k.to_user_string() for k in selection), "full refresh asked for"
+            )
         else:
-            plan = plan_refresh(settings, defs)
+            plan = plan_refresh(settings, defs, products=products)
             selection, reason, planned = plan.selection, plan.describe(), plan.reasons()
         if progress:
             shown = (
@@ -113,10 +131,49 @@ def run_nightly(
                 REFRESH_TAG: FULL_REFRESH if full else PLANNED_REFRESH,
             },
         )
-    failed_steps = sorted(
-        {e.step_key for e in result.all_events if e.is_step_failure and e.step_key}
-    )
-    skipped = sorted({e.step_key for e in result.all_events if e.is_step_skipped and e.step_key})
+    return summary | _result_summary(result, started) | {"published": _published(settings)}
+
+
+def run_job(
+    settings: Settings,
+    job_name: str,
+    *,
+    partition: str | None = None,
+    progress: bool = True,
+    defs: dg.Definitions | None = None,
+) -> dict[str, Any]:
+    """Another job of the definitions (the report, the bulletins of a month) in process, in
+    the DAGSTER_HOME instance; a summary dict like `run_nightly`'s."""
+    from extra_pipeline.definitions import build_definitions
+    from extra_pipeline.defs.progress import terminal
+
+    defs = defs if defs is not None else build_definitions(settings)
+    job = defs.resolve_job_def(job_name)
+    terminal()  # bind progress output to the terminal before Dagster captures it
+    started = datetime.now(UTC)
+    with dagster_instance() as instance:
+        for note in recover_abandoned_runs(instance):
+            print(f"extra: {note}", file=sys.stderr)
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            partition_key=partition,
+            run_config={"loggers": {"progress": {"config": {"quiet": not progress}}}},
+            tags={CLI_PID_TAG: str(os.getpid()), CLI_HOST_TAG: socket.gethostname()},
+        )
+    return {
+        "job": job_name,
+        "partition": partition,
+        "extra_home": str(settings.extra_home),
+        "dagster_home": str(settings.dagster_home),
+        "started_at": started.isoformat(),
+        "outputs": str(settings.outputs_dir),
+    } | _result_summary(result, started)
+
+
+def _result_summary(result: Any, started: datetime) -> dict[str, Any]:
+    """What a finished in-process run did: success, assets, failed and skipped steps, checks."""
+    events = result.all_events
     checks = [
         {
             "asset": e.asset_check_evaluation_data.asset_key.to_user_string(),
@@ -124,25 +181,23 @@ def run_nightly(
             "passed": e.asset_check_evaluation_data.passed,
             "severity": e.asset_check_evaluation_data.severity.value,
         }
-        for e in result.all_events
+        for e in events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
     ]
-    materialized = sorted(
-        {
-            e.asset_key.to_user_string()
-            for e in result.all_events
-            if e.is_step_materialization and e.asset_key
-        }
-    )
-    return summary | {
+    return {
         "run_id": result.run_id,
         "success": result.success,
         "seconds": _seconds_since(started),
-        "materialized": materialized,
-        "failed_steps": failed_steps,
-        "skipped_steps": skipped,
+        "materialized": sorted(
+            {
+                e.asset_key.to_user_string()
+                for e in events
+                if e.is_step_materialization and e.asset_key
+            }
+        ),
+        "failed_steps": sorted({e.step_key for e in events if e.is_step_failure and e.step_key}),
+        "skipped_steps": sorted({e.step_key for e in events if e.is_step_skipped and e.step_key}),
         "checks": checks,
-        "published": _published(settings),
     }
 
 

@@ -67,6 +67,11 @@ class Settings:
         return self.extra_home / "published"
 
     @property
+    def outputs_dir(self) -> Path:
+        """The products: reports, bulletins, early-warning notes, exports."""
+        return self.extra_home / "outputs"
+
+    @property
     def drops_dir(self) -> Path:
         return self.extra_home / "drops"
 

@@ -711,7 +711,11 @@ def publish(
             final = published_dir / f"{level.slug}.duckdb"
             temporary = published_dir / f".{level.slug}.{uuid.uuid4().hex}.tmp"
             try:
-                previous = None if full else _previous_copy(con, final, temporary, allowed)
+                # a copy holding some rows of a row-marked table is built afresh: a row whose
+                # marking rose must not linger in the free blocks of the previous file
+                previous = (
+                    None if full or filtered else _previous_copy(con, final, temporary, allowed)
+                )
                 try:
                     changes = _build_copy(
                         con, temporary, level, allowed, marks, versions, built_at, previous,

@@ -127,3 +127,99 @@ def seizures(contracts: dict[str, Contract]) -> Contract:
 def warehouse(tmp_path: Path) -> WarehouseResource:
     """A fresh DuckDB working file in a temporary folder."""
     return WarehouseResource(path=str(tmp_path / "warehouse" / "extra.duckdb"))
+
+
+# --- the products, on the demonstration drops and planted markers ----------------------------
+
+#: a text and a number planted in AMBER drops only: no CLEAR product may contain either
+AMBER_MARKER = "QX7731"
+AMBER_MARKER_KG = 7373.73
+#: drop text a renderer must escape and an export must neutralise
+HOSTILE_NETWORK_REF = "<script>alert('QX7731')</script>\" onmouseover=\"x"
+FORMULA_COMMODITY = '=HYPERLINK("http://example.invalid","QX7731")'
+BULLETIN_MONTH = "2025-06"
+NETWORK_HEADER = (
+    "network_ref,assessment_date,principal_markets,base_country,countries_active,"
+    "member_count_band,nationalities,uses_legal_business,uses_violence,uses_corruption,"
+    "money_laundering_methods,threat_level,hvt"
+)
+
+
+@dataclass
+class ProductsHome:
+    settings: Settings
+    summaries: dict[str, dict]
+
+    @property
+    def outputs(self) -> Path:
+        return self.settings.outputs_dir
+
+
+@pytest.fixture(scope="session")
+def products_home(
+    offline_run: PipelineRun, tmp_path_factory: pytest.TempPathFactory
+) -> ProductsHome:
+    """A refreshed home with the demonstration drops and two AMBER drops carrying markers and
+    hostile text, then every product: the nightly run (notes, exports), the report and the
+    bulletins of `BULLETIN_MONTH`, through their Dagster jobs."""
+    import os
+    from datetime import date
+
+    from extra_pipeline.definitions import BULLETINS_JOB, REPORT_JOB
+    from extra_pipeline.drops.demo import write_demo_drops
+    from extra_pipeline.runner import (
+        ingest_drop_files,
+        ingest_pending_drops,
+        prepare_dagster_home,
+        run_job,
+        run_nightly,
+    )
+
+    target = tmp_path_factory.mktemp("products") / "home"
+    shutil.copytree(
+        offline_run.settings.extra_home, target, ignore=shutil.ignore_patterns("dagster")
+    )
+    saved = os.environ.get("DAGSTER_HOME")
+    settings = offline_settings(target)
+    try:
+        prepare_dagster_home(settings)
+        write_demo_drops(settings.drops_dir / "incoming", today=date.today())
+        assert all(d.get("status") != "error" for d in ingest_pending_drops(settings))
+        sent = settings.extra_home / "sent"
+        sent.mkdir()
+        seizures = sent / "pl-seizures.csv"
+        seizure_row = [f"PL-{AMBER_MARKER}-1", "2025-05-20", "cocaine", FORMULA_COMMODITY,
+                       str(AMBER_MARKER_KG), "kg", "Colombia", "sea", "2"]  # fmt: skip
+        _write_csv(seizures, SEIZURE_HEADER, seizure_row)
+        networks = sent / "pl-networks.csv"
+        network_row = [HOSTILE_NETWORK_REF, "2025-05-01", "cocaine;heroin;firearms", "Colombia",
+                       "COL;ECU;NLD;BEL;ESP;DEU;FRA;ITA;PRT", ">500", "COL;ECU", "yes", "yes",
+                       "yes", "hawala;trade-based;real estate", "very_high", "yes"]  # fmt: skip
+        _write_csv(networks, NETWORK_HEADER, network_row)
+        for path, dataset in ((seizures, "seizures"), (networks, "criminal_networks")):
+            (outcome,) = ingest_drop_files(
+                settings, [path], member_state="PL", dataset=dataset, period="2025-Q2"
+            )
+            assert outcome["status"] == "accepted", outcome
+        summaries = {"nightly": run_nightly(settings, progress=False)}
+        summaries["report"] = run_job(settings, REPORT_JOB, progress=False)
+        summaries["bulletins"] = run_job(
+            settings, BULLETINS_JOB, partition=f"{BULLETIN_MONTH}-01", progress=False
+        )
+    finally:
+        if saved is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = saved
+    for name, summary in summaries.items():
+        assert summary["success"], (name, summary)
+    return ProductsHome(settings, summaries)
+
+
+def _write_csv(path: Path, header: str, row: list[str]) -> None:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(row)
+    path.write_text(header + "\n" + buffer.getvalue(), encoding="utf-8")

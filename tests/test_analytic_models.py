@@ -20,10 +20,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from model_harness import run_model
+from model_harness import model, run_model
+
+from extra_pipeline.methodology import bind_parameters
+from extra_pipeline.warehouse import qualified, quote_ident
 
 Row = dict[str, Any]
 
@@ -294,6 +298,7 @@ FLOW = {
     "as_origin": "BIGINT",
     "as_departure": "BIGINT",
     "both_roles": "BIGINT",
+    "seizures_with_kg": "BIGINT",
     "quantity_kg": "DOUBLE",
     "first_date": "DATE",
     "last_date": "DATE",
@@ -301,7 +306,8 @@ FLOW = {
 
 
 def flow(reporting_state: str, month: str, iso3: str, seizures: int, **overrides: Any) -> Row:
-    """`seizures` seizures from origin `iso3` reported by a state in a month (`2025-03`)."""
+    """`seizures` seizures from origin `iso3` reported by a state in a month (`2025-03`);
+    all of them with a mass when `quantity_kg` is given (`seizures_with_kg` to say fewer)."""
     start = month_start(month)
     return {
         "drop_id": f"{reporting_state.lower()}-drop",
@@ -315,6 +321,7 @@ def flow(reporting_state: str, month: str, iso3: str, seizures: int, **overrides
         "as_origin": seizures,
         "as_departure": 0,
         "both_roles": 0,
+        "seizures_with_kg": seizures if overrides.get("quantity_kg") is not None else 0,
         "quantity_kg": None,
         "first_date": start,
         "last_date": start,
@@ -485,9 +492,6 @@ EXPOSURE = {
     "year": "INTEGER",
     "seizures": "BIGINT",
     "seizure_kg": "DOUBLE",
-    "seizures_suppressed": "BOOLEAN",
-    "networks": "BIGINT",
-    "networks_suppressed": "BOOLEAN",
     "eu_exposure": "DOUBLE",
     "evidence": "BIGINT",
     "coverage": "DOUBLE",
@@ -505,8 +509,6 @@ def exposure_row(
         "iso3": iso3,
         "market": market,
         "year": year,
-        "seizures_suppressed": False,
-        "networks_suppressed": False,
         "eu_exposure": eu_exposure,
         "evidence": 0,
         "coverage": 0.0 if eu_exposure is None else 0.5,
@@ -583,7 +585,7 @@ def trend_row(
     worse_by = change if direction(indicator_id) == "higher_is_worse" else -change
     label = (
         "stable"
-        if abs(change) < STABLE_BANDS[family]
+        if round(abs(change), 6) < STABLE_BANDS[family]
         else "worsening"
         if worse_by > 0
         else "improving"
@@ -836,6 +838,37 @@ def test_trend_reads_each_change_by_direction_against_the_family_band() -> None:
     assert_rows(result, [dict(zip(columns, row, strict=True)) for row in expected])
 
 
+def test_trend_compares_the_band_at_six_decimals() -> None:
+    """Changes that reach the band in decimals but fall short of it in binary floating
+    point (7.53 -> 8.03: 0.4999999999999991; 2.01 -> 1.51; WGI -0.5 -> -0.7:
+    -0.19999999999999996) reach it: compared at six decimals; a change of 0.49 stays
+    stable."""
+    assert 8.03 - 7.53 < 0.5 and 2.01 - 1.51 < 0.5 and abs(-0.7 - -0.5) < 0.2
+    result = run_model(
+        "intermediate/trend",
+        {
+            "marts.fct_indicator": fct_indicator(
+                indicator("COL", "goci.market.cocaine_trade", 2023, 7.53),
+                indicator("COL", "goci.market.cocaine_trade", 2025, 8.03),
+                indicator("COL", "goci.resilience", 2023, 2.01),
+                indicator("COL", "goci.resilience", 2025, 1.51),
+                indicator("COL", "goci.criminality", 2023, 6.0),
+                indicator("COL", "goci.criminality", 2025, 6.49),
+                indicator("COL", "wgi.cc.estimate", 2022, -0.5),
+                indicator("COL", "wgi.cc.estimate", 2023, -0.7),
+            ),
+            "marts.dim_country": dim_country("COL"),
+        },
+        order_by="indicator_id",
+    )
+    assert records(result, "indicator_id", "trend") == [
+        {"indicator_id": "goci.criminality", "trend": "stable"},
+        {"indicator_id": "goci.market.cocaine_trade", "trend": "worsening"},
+        {"indicator_id": "goci.resilience", "trend": "worsening"},
+        {"indicator_id": "wgi.cc.estimate", "trend": "worsening"},
+    ]
+
+
 def test_trend_leaves_out_eu_members_and_indicators_without_a_band() -> None:
     """Only GI-TOC scores, WGI estimates and the CPI score of non-EU countries have a trend:
     an EU member, a WGI standard error and a UNODC figure have none; a first value has none."""
@@ -932,15 +965,16 @@ def test_vulnerability_names_the_three_weakest_pillars_lowest_first() -> None:
 def test_seizure_flows_count_seizures_entering_the_eu_once_per_country_and_role() -> None:
     """A seizure enters the EU when a member state reported it or it was bound for one; it
     counts once for its origin and once for its departure country, once when they are the
-    same; EU countries get no row; quantity_kg sums the masses; per drop and month."""
+    same; EU countries get no row; seizures_with_kg counts the seizures with a mass and
+    quantity_kg sums their masses, rounded to the gram; per drop and month."""
     result = run_model(
         "intermediate/seizure_flows",
         {
             "staging.seizures": staging_seizures(
                 seizure("ES", "2025-03-05", origin_iso3="COL", departure_iso3="COL",
-                        destination_iso3="ESP", quantity_kg=100.0),
+                        destination_iso3="ESP", quantity_kg=100.0004),
                 seizure("ES", "2025-03-20", origin_iso3="COL", departure_iso3="ECU",
-                        destination_iso3="ESP", quantity_kg=50.0),
+                        destination_iso3="ESP", quantity_kg=50.0002),
                 seizure("ES", "2025-03-25", origin_iso3="COL", departure_iso3="COL",
                         destination_iso3="ESP", quantity_kg=None, unit="pieces"),
                 seizure("ES", "2025-03-15", origin_iso3="NLD", departure_iso3="MAR",
@@ -957,15 +991,17 @@ def test_seizure_flows_count_seizures_entering_the_eu_once_per_country_and_role(
         order_by="drop_id, iso3, month",
     )  # fmt: skip
     columns = ("drop_id", "reporting_state", "month", "iso3", "seizures", "as_origin",
-               "as_departure", "both_roles", "quantity_kg", "first_date", "last_date")  # fmt: skip
+               "as_departure", "both_roles", "seizures_with_kg", "quantity_kg", "first_date",
+               "last_date")  # fmt: skip
     expected = [
-        ("es-2025", "ES", "2025-03-01", "COL", 3, 3, 2, 2, 150.0, "2025-03-05", "2025-03-25"),
-        ("es-2025", "ES", "2025-03-01", "ECU", 1, 0, 1, 0, 50.0, "2025-03-20", "2025-03-20"),
-        ("es-2025", "ES", "2025-03-01", "MAR", 1, 0, 1, 0, 1.0, "2025-03-15", "2025-03-15"),
-        ("es-2025", "ES", "2025-04-01", "PAN", 1, 0, 1, 0, 5.0, "2025-04-02", "2025-04-02"),
-        ("us-2025", "US", "2025-03-01", "ECU", 1, 1, 0, 0, 10.0, "2025-03-10", "2025-03-10"),
-        ("us-2025", "US", "2025-03-01", "PAN", 1, 0, 1, 0, 10.0, "2025-03-10", "2025-03-10"),
-    ]
+        ("es-2025", "ES", "2025-03-01", "COL", 3, 3, 2, 2, 2, 150.001, "2025-03-05",
+         "2025-03-25"),
+        ("es-2025", "ES", "2025-03-01", "ECU", 1, 0, 1, 0, 1, 50.0, "2025-03-20", "2025-03-20"),
+        ("es-2025", "ES", "2025-03-01", "MAR", 1, 0, 1, 0, 1, 1.0, "2025-03-15", "2025-03-15"),
+        ("es-2025", "ES", "2025-04-01", "PAN", 1, 0, 1, 0, 1, 5.0, "2025-04-02", "2025-04-02"),
+        ("us-2025", "US", "2025-03-01", "ECU", 1, 1, 0, 0, 1, 10.0, "2025-03-10", "2025-03-10"),
+        ("us-2025", "US", "2025-03-01", "PAN", 1, 0, 1, 0, 1, 10.0, "2025-03-10", "2025-03-10"),
+    ]  # fmt: skip
     dates = {"month", "first_date", "last_date"}
     assert_rows(
         result,
@@ -977,6 +1013,8 @@ def test_seizure_flows_count_seizures_entering_the_eu_once_per_country_and_role(
             for row in expected
         ],
     )
+    # rounded exactly to the gram (150.0006 -> 150.001, 50.0002 -> 50.0), not approximately
+    assert result["quantity_kg"].tolist()[:2] == [150.001, 50.0]
     assert set(result["marking"]) == {"amber"}
     assert set(result["period"]) == {"2025-Q1"}
 
@@ -1006,10 +1044,11 @@ def exposure_inputs(
 
 
 def test_eu_exposure_suppresses_small_seizure_cells_and_scales_by_the_largest_published() -> None:
-    """A country's seizures resting on < 3 reporting states or < 5 records are null with
-    seizures_suppressed (and kept out of the scale and of eu_exposure); a zero resting on
-    the market's coverage is published as 0; a thin market suppresses its zeros too; a
-    market without drop evidence is null, not suppressed; exposure = ln(1+n) / ln(1+max)."""
+    """A country's seizures are published only when they rest on >= 3 reporting states and
+    >= 5 seizures of its own, with those supports (seizure_states, seizures); below that,
+    and for a country with none, every seizure figure is null (zero included) and left out
+    of the scale and of eu_exposure; exposure = ln(1+n) / ln(1+max published n); the mass
+    with its own support (kg_states, kg_records)."""
     flows = [
         flow("ES", "2025-02", "COL", 3, quantity_kg=30.0, period="2025-Q1"),
         flow("NL", "2025-02", "COL", 3, quantity_kg=30.0, period="2025-Q2"),
@@ -1029,28 +1068,99 @@ def test_eu_exposure_suppresses_small_seizure_cells_and_scales_by_the_largest_pu
         exposure_inputs(flows=flows, markets=("cocaine_trade", "heroin_trade", "cannabis_trade")),
         order_by="market, iso3",
     )
-    columns = ("market", "iso3", "seizures", "seizure_kg", "latest_seizure_period",
-               "seizure_support_states", "seizure_support_records", "seizures_suppressed",
-               "seizure_exposure", "eu_exposure", "coverage", "evidence")  # fmt: skip
+    columns = ("market", "iso3", "seizures", "seizure_states", "latest_seizure_period",
+               "seizure_exposure", "seizure_kg", "kg_states", "kg_records", "eu_exposure",
+               "coverage", "evidence")  # fmt: skip
     per = math.log(6) / math.log(9)
+    nothing = (None, None, None, None, None, None, None, None, 0.0, 0)
     expected = [
-        ("cannabis_trade", "BRA", None, None, None, None, None, False, None, None, 0.0, 0),
-        ("cannabis_trade", "COL", None, None, None, None, None, False, None, None, 0.0, 0),
-        ("cannabis_trade", "ECU", None, None, None, None, None, False, None, None, 0.0, 0),
-        ("cannabis_trade", "PER", None, None, None, None, None, False, None, None, 0.0, 0),
-        ("cannabis_trade", "VEN", None, None, None, None, None, False, None, None, 0.0, 0),
-        ("cocaine_trade", "BRA", 0, None, None, 3, 36, False, 0.0, 0.0, 0.5, 0),
-        ("cocaine_trade", "COL", 8, 80.0, "2025-Q2", 3, 8, False, 1.0, 1.0, 0.5, 8),
-        ("cocaine_trade", "ECU", None, None, None, None, None, True, None, None, 0.0, 0),
-        ("cocaine_trade", "PER", 5, 50.0, "2025", 3, 5, False, per, per, 0.5, 5),
-        ("cocaine_trade", "VEN", None, None, None, None, None, True, None, None, 0.0, 0),
-        ("heroin_trade", "BRA", None, None, None, None, None, True, None, None, 0.0, 0),
-        ("heroin_trade", "COL", None, None, None, None, None, True, None, None, 0.0, 0),
-        ("heroin_trade", "ECU", None, None, None, None, None, True, None, None, 0.0, 0),
-        ("heroin_trade", "PER", None, None, None, None, None, True, None, None, 0.0, 0),
-        ("heroin_trade", "VEN", None, None, None, None, None, True, None, None, 0.0, 0),
+        ("cannabis_trade", "BRA", *nothing),
+        ("cannabis_trade", "COL", *nothing),
+        ("cannabis_trade", "ECU", *nothing),
+        ("cannabis_trade", "PER", *nothing),
+        ("cannabis_trade", "VEN", *nothing),
+        ("cocaine_trade", "BRA", *nothing),
+        ("cocaine_trade", "COL", 8, 3, "2025-Q2", 1.0, 80.0, 3, 8, 1.0, 0.5, 8),
+        ("cocaine_trade", "ECU", *nothing),
+        ("cocaine_trade", "PER", 5, 3, "2025", per, 50.0, 3, 5, per, 0.5, 5),
+        ("cocaine_trade", "VEN", *nothing),
+        ("heroin_trade", "BRA", *nothing),
+        ("heroin_trade", "COL", *nothing),
+        ("heroin_trade", "ECU", *nothing),
+        ("heroin_trade", "PER", *nothing),
+        ("heroin_trade", "VEN", *nothing),
     ]
     assert_rows(result, [dict(zip(columns, row, strict=True)) for row in expected])
+    assert not {"seizures_suppressed", "seizure_support_states"} & set(result.columns)
+
+
+def test_eu_exposure_a_zero_and_a_thin_cell_are_indistinguishable() -> None:
+    """No seizures at all (BRA), seizures from too few states (ECU: 20 from 2) and too few
+    seizures (VEN: 3 from 3 states) publish the very same row: every drop figure null, no
+    suppression flag, nothing that tells a zero from a thin cell. A cell at exactly the
+    thresholds (PER: 5 seizures from 3 states) is published with its supports."""
+    flows = [
+        flow("ES", "2025-02", "PER", 2, quantity_kg=2.0),
+        flow("NL", "2025-02", "PER", 2, quantity_kg=2.0),
+        flow("DE", "2025-02", "PER", 1, quantity_kg=1.0),
+        flow("ES", "2025-02", "ECU", 10),
+        flow("NL", "2025-02", "ECU", 10),
+        flow("ES", "2025-02", "VEN", 1),
+        flow("NL", "2025-02", "VEN", 1),
+        flow("DE", "2025-02", "VEN", 1),
+    ]
+    result = run_model(
+        "intermediate/eu_exposure",
+        exposure_inputs(flows=flows, countries=("BRA", "ECU", "PER", "VEN")),
+        order_by="iso3",
+    )
+    rows = {row.pop("iso3"): row for row in records(result)}
+    assert rows["BRA"] == rows["ECU"] == rows["VEN"]
+    drop_columns = ("seizures", "seizure_states", "latest_seizure_period", "seizure_exposure",
+                    "seizure_kg", "kg_states", "kg_records", "networks", "network_states",
+                    "network_points", "high_threat_networks", "hvt_networks",
+                    "network_exposure")  # fmt: skip
+    assert {c: rows["BRA"][c] for c in drop_columns} == dict.fromkeys(drop_columns)
+    assert [rows["BRA"][c] for c in ("eu_exposure", "coverage", "evidence")] == [None, 0.0, 0]
+    assert {c: rows["PER"][c] for c in ("seizures", "seizure_states", "seizure_exposure",
+                                        "seizure_kg", "kg_states", "kg_records",
+                                        "eu_exposure", "evidence")} == approx(
+        {"seizures": 5, "seizure_states": 3, "seizure_exposure": 1.0, "seizure_kg": 5.0,
+         "kg_states": 3, "kg_records": 5, "eu_exposure": 1.0, "evidence": 5}
+    )  # fmt: skip
+
+
+def test_eu_exposure_publishes_the_mass_on_its_own_support() -> None:
+    """seizure_kg rests on the seizures that have a mass (kg_records, from kg_states states):
+    COL's 5 seizures from 3 states are published but only 1 has a mass, so its mass is not;
+    ECU's 6 from 3 states are published, 5 with a mass but from 2 states only, so its mass
+    is not; PER's 5, all with a mass from 3 states, publish the mass, rounded to the gram."""
+    flows = [
+        flow("ES", "2025-02", "COL", 3, quantity_kg=10.0, seizures_with_kg=1),
+        flow("NL", "2025-02", "COL", 1),
+        flow("DE", "2025-02", "COL", 1),
+        flow("ES", "2025-02", "ECU", 3, quantity_kg=30.0),
+        flow("NL", "2025-02", "ECU", 2, quantity_kg=20.0),
+        flow("DE", "2025-02", "ECU", 1),
+        flow("ES", "2025-02", "PER", 2, quantity_kg=0.1),
+        flow("NL", "2025-02", "PER", 2, quantity_kg=0.2),
+        flow("DE", "2025-02", "PER", 1, quantity_kg=0.0004),
+    ]
+    result = run_model(
+        "intermediate/eu_exposure",
+        exposure_inputs(flows=flows, countries=("COL", "ECU", "PER")),
+        order_by="iso3",
+    )
+    ln = math.log
+    columns = ("iso3", "seizures", "seizure_states", "seizure_exposure", "seizure_kg",
+               "kg_states", "kg_records")  # fmt: skip
+    expected = [
+        ("COL", 5, 3, ln(6) / ln(7), None, None, None),
+        ("ECU", 6, 3, 1.0, None, None, None),
+        ("PER", 5, 3, ln(6) / ln(7), 0.3, 3, 5),
+    ]
+    assert_rows(result, [dict(zip(columns, row, strict=True)) for row in expected])
+    assert result["seizure_kg"].tolist()[2] == 0.3  # 0.1 + 0.2 + 0.0004, to the gram
 
 
 def test_eu_exposure_counts_seizures_in_each_editions_window() -> None:
@@ -1105,9 +1215,10 @@ def network_and_flow_inputs() -> dict[str, str]:
 
 def test_eu_exposure_weights_networks_by_threat_and_reads_flows_through_the_crosswalk() -> None:
     """Networks count by threat points (low 1, high 3), log-scaled against the market's
-    largest; a UNODC figure counts for the market the crosswalk names, the latest at most 4
-    years old, log-scaled against the largest reported; eu_exposure rescales the weights of
-    the components present (networks 0.3, flows 0.2)."""
+    largest; a country with no network in the window (BRA: its only one is older) has no
+    network figure, not 0; a UNODC figure counts for the market the crosswalk names, the
+    latest at most 4 years old, log-scaled against the largest reported; eu_exposure
+    rescales the weights of the components present (networks 0.3, flows 0.2)."""
     result = run_model(
         "intermediate/eu_exposure",
         network_and_flow_inputs(),
@@ -1116,17 +1227,14 @@ def test_eu_exposure_weights_networks_by_threat_and_reads_flows_through_the_cros
     )
     ln = math.log
     ven = (0.3 * ln(4) / ln(5) + 0.2 * ln(10) / ln(1000)) / 0.5
-    columns = ("iso3", "networks", "network_points", "high_threat_networks", "hvt_networks",
-               "network_support_states", "network_support_records", "networks_suppressed",
-               "network_exposure", "flow_figures", "flow_exposure", "seizures",
-               "seizures_suppressed", "eu_exposure", "coverage", "evidence")  # fmt: skip
+    columns = ("iso3", "networks", "network_states", "network_points", "high_threat_networks",
+               "hvt_networks", "network_exposure", "flow_figures", "flow_exposure", "seizures",
+               "eu_exposure", "coverage", "evidence")  # fmt: skip
     expected = [
-        ("BRA", 0, 0, 0, 0, 2, 4, False, 0.0, None, None, None, False, 0.0, 0.3, 0),
-        ("COL", 2, 4, 1, 1, 2, 2, False, 1.0, 1, 1.0, None, False, 1.0, 0.5, 3),
-        ("ECU", 1, 1, 0, 0, 1, 1, False, ln(2) / ln(5), None, None, None, False,
-         ln(2) / ln(5), 0.3, 1),
-        ("VEN", 1, 3, 1, 0, 1, 1, False, ln(4) / ln(5), 1, ln(10) / ln(1000), None, False,
-         ven, 0.5, 2),
+        ("BRA", None, None, None, None, None, None, None, None, None, None, 0.0, 0),
+        ("COL", 2, 2, 4, 1, 1, 1.0, 1, 1.0, None, 1.0, 0.5, 3),
+        ("ECU", 1, 1, 1, 0, 0, ln(2) / ln(5), None, None, None, ln(2) / ln(5), 0.3, 1),
+        ("VEN", 1, 1, 3, 1, 0, ln(4) / ln(5), 1, ln(10) / ln(1000), None, ven, 0.5, 2),
     ]  # fmt: skip
     assert_rows(result, [dict(zip(columns, row, strict=True)) for row in expected])
     col = records(result[result["iso3"] == "COL"], "flow_indicators")[0]["flow_indicators"]
@@ -1134,27 +1242,29 @@ def test_eu_exposure_weights_networks_by_threat_and_reads_flows_through_the_cros
 
 
 def test_eu_exposure_suppresses_network_figures_on_too_few_states() -> None:
-    """With the shipped thresholds (3 states, 5 records) networks from two states are
-    suppressed, zeros included, and eu_exposure rests on the flows alone."""
+    """With the shipped thresholds (3 states, 5 records) no country's networks (from at most
+    two states) are published, so every network figure is null and eu_exposure rests on
+    the flows alone."""
     result = run_model("intermediate/eu_exposure", network_and_flow_inputs(), order_by="iso3")
     assert_rows(
         result,
         [
-            {"iso3": "BRA", "networks": None, "networks_suppressed": True,
-             "network_exposure": None, "eu_exposure": None, "coverage": 0.0},
-            {"iso3": "COL", "networks": None, "networks_suppressed": True,
-             "network_exposure": None, "eu_exposure": 1.0, "coverage": 0.2},
-            {"iso3": "ECU", "networks": None, "networks_suppressed": True,
-             "network_exposure": None, "eu_exposure": None, "coverage": 0.0},
-            {"iso3": "VEN", "networks": None, "networks_suppressed": True,
-             "network_exposure": None, "eu_exposure": 1 / 3, "coverage": 0.2},
+            {"iso3": "BRA", "networks": None, "network_states": None, "network_points": None,
+             "network_exposure": None, "eu_exposure": None, "coverage": 0.0, "evidence": 0},
+            {"iso3": "COL", "networks": None, "network_states": None, "network_points": None,
+             "network_exposure": None, "eu_exposure": 1.0, "coverage": 0.2, "evidence": 1},
+            {"iso3": "ECU", "networks": None, "network_states": None, "network_points": None,
+             "network_exposure": None, "eu_exposure": None, "coverage": 0.0, "evidence": 0},
+            {"iso3": "VEN", "networks": None, "network_states": None, "network_points": None,
+             "network_exposure": None, "eu_exposure": 1 / 3, "coverage": 0.2, "evidence": 1},
         ],
     )  # fmt: skip
 
 
 def test_eu_exposure_links_every_market_of_a_network_to_its_base_and_nationals() -> None:
     """A network counts for each of its principal markets in its base country and in each
-    country whose nationals it counts (every pairing, each country once)."""
+    country whose nationals it counts (every pairing, each country once); a country linked
+    to none in a market has no figure there (null, not 0)."""
     networks = [
         network("NL", "NL-A", "2025-02-01", base_iso3="COL", nationalities_iso3=["VEN"]),
         network(
@@ -1176,11 +1286,32 @@ def test_eu_exposure_links_every_market_of_a_network_to_its_base_and_nationals()
     assert records(result, "market", "iso3", "networks") == [
         {"market": "cannabis_trade", "iso3": "COL", "networks": 1},
         {"market": "cannabis_trade", "iso3": "ECU", "networks": 1},
-        {"market": "cannabis_trade", "iso3": "VEN", "networks": 0},
+        {"market": "cannabis_trade", "iso3": "VEN", "networks": None},
         {"market": "cocaine_trade", "iso3": "COL", "networks": 2},
         {"market": "cocaine_trade", "iso3": "ECU", "networks": 1},
         {"market": "cocaine_trade", "iso3": "VEN", "networks": 1},
     ]
+
+
+def test_eu_exposure_counts_a_reassessed_network_once_as_last_assessed() -> None:
+    """ES assessed CO-1 as medium in its Q1 drop and as high in its Q2 drop: it counts once,
+    as high (3 points, a high-threat network); NL's own CO-1 is another state's network and
+    counts too."""
+    networks = [
+        network("ES", "CO-1", "2025-02-01", drop_id="es-2025-q1", threat_level="medium"),
+        network("ES", "CO-1", "2025-05-01", drop_id="es-2025-q2", threat_level="high"),
+        network("NL", "CO-1", "2025-03-01", drop_id="nl-2025-q1", threat_level="low"),
+    ]
+    result = run_model(
+        "intermediate/eu_exposure",
+        exposure_inputs(networks=networks, countries=("COL",)),
+        parameters={"suppression.min_reporting_states": 1, "suppression.min_records": 1},
+    )
+    assert_rows(
+        result,
+        [{"iso3": "COL", "networks": 2, "network_states": 2, "network_points": 4,
+          "high_threat_networks": 1, "hvt_networks": 0, "network_exposure": 1.0}],
+    )  # fmt: skip
 
 
 # -- threat scenarios ---------------------------------------------------------------------
@@ -1257,7 +1388,8 @@ def test_threat_scenarios_base_score_coverage_and_ranks() -> None:
 
 def test_threat_scenarios_move_each_weight_up_and_down_by_the_perturbation() -> None:
     """Nine scenarios: base and each component's weight times 1.2 (`+`) and 0.8 (`-`), one
-    at a time, the score rescaling the weights present."""
+    at a time, the score rescaling the weights present; coverage stays the base's (the
+    share of the methodology's weights present) in every scenario."""
     result = run_model("intermediate/threat_scenarios", scenario_inputs())
     components = ("prevalence", "eu_exposure", "vulnerability", "trend")
     assert set(result["scenario"]) == {"base"} | {c + s for c in components for s in "+-"}
@@ -1276,10 +1408,144 @@ def test_threat_scenarios_move_each_weight_up_and_down_by_the_perturbation() -> 
         {"scenario": "trend-", "iso3": "COL", "varied_component": "trend", "factor": 0.8,
          "score": (0.4 * 0.8 + 0.25 * 0.6 + 0.2 * 0.5 + 0.12 * 0.75) / 0.97, "coverage": 1.0}
     )  # fmt: skip
-    assert by_scenario[("prevalence+", "ECU")]["coverage"] == pytest.approx(0.83 / 1.08)
+    assert by_scenario[("prevalence+", "ECU")]["coverage"] == pytest.approx(0.75)
     assert by_scenario[("prevalence+", "ECU")]["score"] == pytest.approx(
         (0.48 * 0.5 + 0.2 * 0.7) / 0.83
     )
+
+
+def test_threat_scenarios_score_the_same_rows_in_every_scenario() -> None:
+    """Whether a row is scored is decided on the methodology's weights: BRA (prevalence and
+    vulnerability only, coverage exactly 0.6) is scored in every scenario, even where its
+    moved weights would leave it below 0.6 (prevalence-: 0.52 / 0.92, vulnerability-:
+    0.56 / 0.96), the moved weights changing only its weighted mean; VEN (0.4) and PER (no
+    prevalence) in none. Every row carries its components in every scenario."""
+    result = run_model(
+        "intermediate/threat_scenarios", scenario_inputs(), order_by="scenario, market, iso3"
+    )
+    scored = {
+        scenario: sorted(zip(rows["iso3"], rows["market"], strict=True))
+        for scenario, rows in result[result["score"].notna()].groupby("scenario")
+    }
+    assert len(scored) == 9
+    expected = [("BRA", "cocaine_trade"), ("COL", "cannabis_trade"), ("COL", "cocaine_trade"),
+                ("ECU", "cocaine_trade"), ("MEX", "cocaine_trade")]  # fmt: skip
+    assert all(rows == expected for rows in scored.values()), scored
+    bra = result[(result["iso3"] == "BRA")].set_index("scenario")
+    assert bra["coverage"].tolist() == pytest.approx([0.6] * 9)
+    assert bra["rank"].notna().all()
+    assert bra.loc["prevalence-", "score"] == pytest.approx((0.32 * 0.3 + 0.2 * 0.6) / 0.52)
+    assert bra.loc["vulnerability-", "score"] == pytest.approx((0.4 * 0.3 + 0.16 * 0.6) / 0.56)
+    assert bra.loc["eu_exposure+", "score"] == pytest.approx((0.4 * 0.3 + 0.2 * 0.6) / 0.6)
+    components = ["prevalence", "prevalence_score", "eu_exposure", "vulnerability", "trend",
+                  "trend_change", "trend_direction"]  # fmt: skip
+    for _, rows in result.groupby("scenario"):
+        assert records(rows, "iso3", "market", *components) == records(
+            result[result["scenario"] == "base"], "iso3", "market", *components
+        )
+
+
+def run_model_with_settings(
+    name: str, inputs: Mapping[str, str], settings: Iterable[str], *, order_by: str
+) -> pd.DataFrame:
+    """run_model (tests/model_harness.py) with DuckDB `settings` (`SET threads = 8`, ...)
+    executed on its connection first: the same tables, parameters and SELECT."""
+    sql_model = model(name)
+    missing = sorted(set(sql_model.depends_on) - set(inputs))
+    if missing:
+        raise AssertionError(f"{name} reads {', '.join(missing)}: give them to the runner")
+    with duckdb.connect(":memory:") as con:
+        for setting in settings:
+            con.execute(setting)
+        for table_name, select in inputs.items():
+            con.execute(f"create schema if not exists {quote_ident(table_name.split('.')[0])}")
+            con.execute(f"create table {qualified(table_name)} as {select}")
+        bind_parameters(con, sql_model.parameters)
+        sql = sql_model.sql.strip().rstrip(";")
+        return con.execute(f"select * from ({sql}) order by {order_by}").df()
+
+
+TIE_MARKETS = ("cocaine_trade", "cannabis_trade", "heroin_trade", "arms_trafficking",
+               "human_trafficking")  # fmt: skip
+
+
+def tied_scenario_inputs(countries: int = 400) -> dict[str, str]:
+    """threat_scenarios' inputs for `countries` x 5 markets in 2025, their components drawn
+    from a few values that are not exact in binary (prevalence 0.1/0.3/0.7, exposure
+    0.2/0.6/0.35 or none, vulnerability 0.35/0.55/0.45, trend change -0.3/0.7 or none):
+    about a hundred combinations, so each score is shared by some twenty rows spread
+    across the table."""
+    markets = ", ".join(f"('{m}', {j})" for j, m in enumerate(TIE_MARKETS))
+    cells = f"""
+        select 'C' || lpad(i::varchar, 4, '0') as iso3, m.market, i, m.j
+        from range({countries}) as r (i)
+        cross join (values {markets}) as m (market, j)
+    """
+    return {
+        "intermediate.eu_exposure": f"""
+            select iso3, market, 2025::integer as year,
+                ([0.2, 0.6, null, 0.35]::double[])[1 + (i * 7 + j * 3) % 4] as eu_exposure,
+                3::bigint as evidence
+            from ({cells})
+        """,
+        "marts.dim_market": dim_market(*TIE_MARKETS),
+        "intermediate.prevalence": f"""
+            select iso3, market, 2025::integer as year, p as prevalence, 1 + 9 * p as score
+            from (
+                select *, ([0.1, 0.3, 0.7]::double[])[1 + (i * 5 + j) % 3] as p
+                from ({cells})
+            )
+        """,
+        "intermediate.vulnerability": f"""
+            select 'C' || lpad(i::varchar, 4, '0') as iso3, 2025::integer as year,
+                ([0.35, 0.55, 0.45]::double[])[1 + i % 3] as vulnerability,
+                2::integer as evidence
+            from range({countries}) as r (i)
+        """,
+        "intermediate.trend": f"""
+            select iso3, 'goci.market.' || market as indicator_id, 2025::integer as year,
+                change,
+                case when abs(change) < 0.5 then 'stable' when change > 0 then 'worsening'
+                    else 'improving' end as trend
+            from (
+                select *, ([-0.3, 0.7, null]::double[])[1 + (i * 11 + j) % 3] as change
+                from ({cells})
+            )
+            where change is not null
+        """,
+    }
+
+
+def test_threat_scenarios_rank_ties_alike_in_every_run_on_many_threads() -> None:
+    """Scores are list sums in a fixed order, so on 8 threads two runs give the same bits,
+    and rows whose components are equal have equal scores, hence one shared rank (and
+    market rank, and mean rank) however the rows were split among the threads."""
+    inputs = tied_scenario_inputs()
+    order = "scenario, iso3, market"
+    runs = [
+        run_model_with_settings(
+            "intermediate/threat_scenarios", inputs, ["SET threads = 8"], order_by=order
+        )
+        for _ in range(2)
+    ]
+    assert len(runs[0]) == 9 * 400 * 5
+    pd.testing.assert_frame_equal(runs[0], runs[1], check_exact=True)
+
+    scored = runs[0][runs[0]["score"].notna()]
+    assert len(scored) > 9 * 1000  # most rows are scored: the ties are real
+    components = ["prevalence", "eu_exposure", "vulnerability", "trend"]
+    for scenario, rows in scored.groupby("scenario"):
+        tie_groups = rows.groupby(components, dropna=False)
+        assert tie_groups.size().min() > 1, scenario  # every score is a tie
+        assert (tie_groups["score"].nunique() == 1).all(), scenario
+        assert (tie_groups["rank"].nunique() == 1).all(), scenario
+        assert (tie_groups["mean_rank"].nunique() == 1).all(), scenario
+        # rank = 1 + rows scored strictly higher (ties share it, the next rank skips)
+        scores = np.sort(rows["score"].to_numpy())
+        higher = len(scores) - np.searchsorted(scores, rows["score"].to_numpy(), side="right")
+        assert (rows["rank"].to_numpy() == 1 + higher).all(), scenario
+        by_market = rows.groupby(["market", *components], dropna=False)
+        assert (by_market["market_rank"].nunique() == 1).all(), scenario
 
 
 # -- threat matrix ------------------------------------------------------------------------
@@ -1364,25 +1630,42 @@ def test_sensitivity_compares_each_scenario_ranking_with_the_base() -> None:
         [
             {"scenario": "prevalence-", "varied_component": "prevalence", "factor": 0.8,
              "year": 2025, "base_weight": 0.40, "weight": 0.32, "scored_pairs": 4,
-             "spearman": 0.4, "top_n": 2, "top_n_overlap": 0.5,
+             "base_scored_pairs": 4, "spearman": 0.4, "top_n": 2, "top_n_overlap": 0.5,
              "entered_top_n": ["PER:cocaine_trade"], "left_top_n": ["ECU:cocaine_trade"],
              "max_rank_shift": 1},
             {"scenario": "trend+", "varied_component": "trend", "factor": 1.2, "year": 2025,
-             "base_weight": 0.15, "weight": 0.18, "scored_pairs": 4, "spearman": 1.0,
+             "base_weight": 0.15, "weight": 0.18, "scored_pairs": 4,
+             "base_scored_pairs": 4, "spearman": 1.0,
              "top_n": 2, "top_n_overlap": 1.0, "entered_top_n": [], "left_top_n": [],
              "max_rank_shift": 0},
         ],
     )  # fmt: skip
 
 
+def test_sensitivity_of_the_scenarios_compares_the_same_rows_as_the_base() -> None:
+    """On threat_scenarios' own output every scenario ranks the base's scored rows (BRA at
+    coverage 0.6 included, though prevalence- and vulnerability- would leave it below
+    0.6): scored_pairs = base_scored_pairs = 5 in all eight scenarios."""
+    scenarios = run_model("intermediate/threat_scenarios", scenario_inputs())
+    result = run_model(
+        "marts/sensitivity",
+        {"intermediate.threat_scenarios": scenarios},
+        order_by="scenario",
+    )
+    assert len(result) == 8
+    assert result["scored_pairs"].tolist() == [5] * 8
+    assert result["base_scored_pairs"].tolist() == result["scored_pairs"].tolist()
+
+
 # -- regional overview --------------------------------------------------------------------
 
 
-def test_regional_overview_summarises_each_region_and_adds_published_figures_only() -> None:
+def test_regional_overview_summarises_each_region() -> None:
     """Per region, market and year: countries and countries_scored, mean/median/max score,
     the top three (score desc, then iso3), means of the components present, worsening and
-    improving counts; seizures, kg and networks sum the published figures only (a
-    suppressed one adds nothing and is counted); countries without a region are left out."""
+    improving counts, countries_exposed (an EU-exposure component present, a zero
+    included); no seizure or network sums (a seizure or network counts for several
+    countries); countries without a region are left out."""
     result = run_model(
         "marts/regional_overview",
         {
@@ -1392,7 +1675,8 @@ def test_regional_overview_summarises_each_region_and_adds_published_figures_onl
                 matrix_row("ECU", 2025, 0.5, 3, prevalence=0.5, vulnerability=0.7,
                            trend_direction="improving"),
                 matrix_row("PER", 2025, 0.6, 2, vulnerability=0.9, trend_direction="stable"),
-                matrix_row("VEN", 2025, None, prevalence=0.6, trend_direction="worsening"),
+                matrix_row("VEN", 2025, None, prevalence=0.6, eu_exposure=0.0,
+                           trend_direction="worsening"),
                 matrix_row("BRA", 2025, 0.5, 3, prevalence=0.2, vulnerability=0.8),
                 matrix_row("MAR", 2025, None),
                 matrix_row("ATA", 2025, 0.3, 6),
@@ -1400,15 +1684,6 @@ def test_regional_overview_summarises_each_region_and_adds_published_figures_onl
             "marts.dim_country": dim_country(
                 "COL", "ECU", "PER", "VEN", "BRA", country("MAR", region="Africa"),
                 country("ATA", region=None),
-            ),
-            "intermediate.eu_exposure": exposure_table(
-                exposure_row("COL", 2025, seizures=8, seizure_kg=80.0, networks=2),
-                exposure_row("ECU", 2025, seizures_suppressed=True, networks=1),
-                exposure_row("PER", 2025, seizures=5, seizure_kg=50.0, networks_suppressed=True),
-                exposure_row("VEN", 2025, seizures=0, networks=0),
-                exposure_row("BRA", 2025),
-                exposure_row("MAR", 2025),
-                exposure_row("ATA", 2025, seizures=100, networks=10),
             ),
         },
     )  # fmt: skip
@@ -1418,19 +1693,19 @@ def test_regional_overview_summarises_each_region_and_adds_published_figures_onl
             {"region": "Africa", "market": "cocaine_trade", "year": 2025, "countries": 1,
              "countries_scored": 0, "mean_score": None, "median_score": None,
              "max_score": None, "top_countries": [], "mean_prevalence": None,
-             "mean_eu_exposure": None, "mean_vulnerability": None, "worsening": 0, "improving": 0, "seizures": None, "seizure_kg": None,
-             "networks": None, "countries_suppressed": 0},
+             "mean_eu_exposure": None, "mean_vulnerability": None, "worsening": 0,
+             "improving": 0, "countries_exposed": 0},
             {"region": "Americas", "market": "cocaine_trade", "year": 2025, "countries": 5,
              "countries_scored": 4, "mean_score": 0.575, "median_score": 0.55,
              "max_score": 0.7,
              "top_countries": [{"iso3": "COL", "score": 0.7, "rank": 1},
                                {"iso3": "PER", "score": 0.6, "rank": 2},
                                {"iso3": "BRA", "score": 0.5, "rank": 3}],
-             "mean_prevalence": 0.525, "mean_eu_exposure": 0.6, "mean_vulnerability": 0.725,
-             "worsening": 2, "improving": 1, "seizures": 13, "seizure_kg": 130.0,
-             "networks": 3, "countries_suppressed": 2},
+             "mean_prevalence": 0.525, "mean_eu_exposure": 0.3, "mean_vulnerability": 0.725,
+             "worsening": 2, "improving": 1, "countries_exposed": 2},
         ],
     )  # fmt: skip
+    assert not {"seizures", "seizure_kg", "networks", "countries_suppressed"} & set(result.columns)
 
 
 # -- country profile ----------------------------------------------------------------------
@@ -1439,8 +1714,9 @@ def test_regional_overview_summarises_each_region_and_adds_published_figures_onl
 def test_country_profile_of_the_latest_year() -> None:
     """As of the latest year: top three markets (score desc, then market), max score, best
     rank, markets scored; GI-TOC headline scores and actors (highest first, then label) with
-    their changes; vulnerability measures; exposure figures summed over markets (suppressed
-    ones add nothing); markets exposed, the most exposed one, worsening and improving."""
+    their changes; vulnerability measures; published seizures and their mass summed over
+    markets (a null adds nothing; the mass rounded to the gram), no network sum; markets
+    exposed, the most exposed one, worsening and improving."""
     pillars = [{"indicator_id": "goci.resilience.law_enforcement", "pillar": "Law enforcement",
                 "score": 2.5}]  # fmt: skip
     actors = ("criminal_networks", "foreign_actors", "mafia_style_groups")
@@ -1464,11 +1740,10 @@ def test_country_profile_of_the_latest_year() -> None:
             "marts.dim_market": dim_market("cocaine_trade", "cannabis_trade", "heroin_trade",
                                            "arms_trafficking", "synthetic_drug_trade"),
             "intermediate.eu_exposure": exposure_table(
-                exposure_row("COL", 2025, 0.6, seizures=8, seizure_kg=80.0, networks=2),
-                exposure_row("COL", 2025, 0.8, "cannabis_trade", seizures_suppressed=True,
-                             networks=1),
-                exposure_row("COL", 2025, 0.0, "heroin_trade", seizures=3),
-                exposure_row("COL", 2023, 0.9, seizures=100, seizure_kg=1000.0, networks=10),
+                exposure_row("COL", 2025, 0.6, seizures=8, seizure_kg=80.1234),
+                exposure_row("COL", 2025, 0.8, "cannabis_trade"),
+                exposure_row("COL", 2025, 0.0, "heroin_trade", seizures=5, seizure_kg=0.2),
+                exposure_row("COL", 2023, 0.9, seizures=100, seizure_kg=1000.0),
                 exposure_row("ECU", 2025),
             ),
             "marts.fct_indicator": fct_indicator(
@@ -1520,8 +1795,8 @@ def test_country_profile_of_the_latest_year() -> None:
                         {"actor": "Foreign actors", "score": 5.0}],
              "resilience": 4.0, "resilience_change": -0.5, "weakest_pillars": pillars,
              "wgi_cc": -0.5, "wgi_rl": 0.0, "cpi_score": 35.0,
-             "fatf_list": "increased_monitoring", "vulnerability": 0.61, "seizures": 11,
-             "seizure_kg": 80.0, "networks": 3, "markets_exposed": 3,
+             "fatf_list": "increased_monitoring", "vulnerability": 0.61, "seizures": 13,
+             "seizure_kg": 80.323, "markets_exposed": 3,
              "top_exposure_market": "cannabis_trade", "markets_worsening": 2,
              "markets_improving": 1},
             {"iso3": "ECU", "name": "Country ECU", "region": "Americas", "subregion": None,
@@ -1530,11 +1805,13 @@ def test_country_profile_of_the_latest_year() -> None:
              "criminal_markets_score": None, "criminal_actors_score": None, "actors": [],
              "resilience": None, "resilience_change": None, "weakest_pillars": None,
              "wgi_cc": None, "wgi_rl": None, "cpi_score": None, "fatf_list": None,
-             "vulnerability": None, "seizures": None, "seizure_kg": None, "networks": None,
+             "vulnerability": None, "seizures": None, "seizure_kg": None,
              "markets_exposed": 0, "top_exposure_market": None, "markets_worsening": 0,
              "markets_improving": 0},
         ],
     )  # fmt: skip
+    assert result["seizure_kg"].tolist()[0] == 80.323  # 80.1234 + 0.2, to the gram exactly
+    assert "networks" not in result.columns
 
 
 # -- network priority ---------------------------------------------------------------------
@@ -1591,6 +1868,41 @@ def test_network_priority_scores_factors_with_rescaled_weights_tiers_and_ranks()
          "monitored", False),
     ]  # fmt: skip
     assert_rows(result, [dict(zip(columns, row, strict=True)) for row in expected])
+
+
+def test_network_priority_ranks_a_reassessed_network_once_as_last_assessed() -> None:
+    """ES assessed CO-1 as medium in its Q1 drop and as high in its Q2 drop: one row, the Q2
+    assessment's; NL-7, assessed the same day in two drops, keeps the later drop's (by
+    drop_id). Factors otherwise the defaults: size 0.3, reach 1/8, markets 1/3, none of the
+    uses, no laundering method."""
+    result = run_model(
+        "marts/network_priority",
+        {
+            "marts.fct_network": fct_network(
+                network("ES", "CO-1", "2025-02-01", drop_id="es-2025-q1", period="2025-Q1",
+                        threat_level="medium"),
+                network("ES", "CO-1", "2025-05-01", drop_id="es-2025-q2", period="2025-Q2",
+                        threat_level="high"),
+                network("NL", "NL-7", "2025-03-01", drop_id="nl-2025-a", threat_level="low"),
+                network("NL", "NL-7", "2025-03-01", drop_id="nl-2025-b",
+                        threat_level="very_high"),
+            )
+        },
+    )  # fmt: skip
+    common = 0.15 * 0.3 + 0.15 / 8 + 0.10 / 3
+    assert_rows(
+        result,
+        [
+            {"drop_id": "nl-2025-b", "reporting_state": "NL", "network_ref": "NL-7",
+             "assessment_date": date(2025, 3, 1), "threat_level": "very_high",
+             "threat_level_factor": 1.0, "priority_score": common + 0.15, "priority_rank": 1,
+             "period": "2025"},
+            {"drop_id": "es-2025-q2", "reporting_state": "ES", "network_ref": "CO-1",
+             "assessment_date": date(2025, 5, 1), "threat_level": "high",
+             "threat_level_factor": 0.75, "priority_score": common + 0.15 * 0.75,
+             "priority_rank": 2, "period": "2025-Q2"},
+        ],
+    )  # fmt: skip
 
 
 # -- methodology --------------------------------------------------------------------------

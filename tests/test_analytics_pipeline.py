@@ -129,8 +129,8 @@ def test_a_model_that_stops_suppressing_is_stopped_by_its_check(
         "case when s.publishable then s.seizures end as seizures",
         "s.seizures as seizures",
     ).replace(
-        "case when s.publishable then s.support_states end as seizure_support_states",
-        "s.support_states as seizure_support_states",
+        "case when s.publishable then s.states end as seizure_states",
+        "s.states as seizure_states",
     )
     assert leaky != text
     model.write_text(leaky, encoding="utf-8")

@@ -153,12 +153,23 @@ def test_seasonal_noise_fires_nothing(series: list[int]) -> None:
 @pytest.mark.parametrize(("outlier", "fires"), [(4, False), (5, True)])
 def test_a_single_outlier_below_min_count_fires_nothing(outlier: int, fires: bool) -> None:
     """After a covered year of zeros, 4 seizures in a month raise nothing (below min_count
-    5), while 5 do (a zero baseline counts as 1 for the ratio: medium)."""
+    5), while 5 do: from a baseline of none there is no ratio, so the value is null, the
+    severity high (as large a jump as can be) and the headline says a month usually has
+    none."""
     flows = [*covered("ES", "2024-01", "2025-03"), flow("ES", "2025-01", "COL", outlier)]
     result = early_warnings(flows=flows)
     expected = ["seizure_spike:COL:cocaine_trade:2025-01"] if fires else []
     assert signal_ids(result) == expected
-    assert result["severity"].tolist() == (["medium"] if fires else [])
+    if fires:
+        assert_rows(
+            result,
+            [{"severity": "high", "value": None, "threshold": 3.0,
+              "headline": "Cocaine trade: seizures entering the EU from Country COL surged in "
+                          "January 2025 (5, where a month usually has none, 1 reporting "
+                          "state)"}],
+        )  # fmt: skip
+        states = json.loads(result["evidence"][0])["states"]
+        assert [(s["seizures"], s["baseline_median"]) for s in states] == [(5, 0.0)]
 
 
 @pytest.mark.parametrize(("first_month", "fires"), [("2025-04", False), ("2024-01", True)])
@@ -247,6 +258,26 @@ def test_governance_deterioration_fires_at_each_threshold_and_not_below() -> Non
     }  # fmt: skip
 
 
+def test_a_fall_of_exactly_the_threshold_in_decimals_fires() -> None:
+    """2.01 -> 1.51 is a fall of 0.5 (0.4999999999999998 in binary floating point, compared
+    at six decimals): the resilience threshold, so it fires, with value and evidence 0.5;
+    a fall of 0.49 does not."""
+    trends = [
+        trend_row("COL", "goci.resilience", 2025, 2.01, 1.51),
+        trend_row("ECU", "goci.resilience", 2025, 2.01, 1.52),
+    ]
+    assert 2.01 - 1.51 < 0.5  # the float difference itself falls short
+    result = early_warnings(trends=trends)
+    assert_rows(
+        result,
+        [{"signal_id": "governance_deterioration:COL:goci.resilience:2025",
+          "severity": "medium", "value": 0.5, "threshold": 0.5,
+          "headline": "Country COL: Resilience fell from 2.01 (2023) to 1.51 (2025)"}],
+    )  # fmt: skip
+    assert result["value"].tolist() == [0.5]
+    assert json.loads(result["evidence"][0])["fall"] == 0.5
+
+
 # -- FATF listings ------------------------------------------------------------------------
 
 
@@ -301,9 +332,9 @@ def test_fatf_listing_fires_on_a_new_listing_or_a_move_to_call_for_action(
 # -- news surges --------------------------------------------------------------------------
 
 
-def surge(iso3: str, theme: str, day: str, ratio: float) -> Row:
+def surge(iso3: str, theme: str, day: str, ratio: float | None) -> Row:
     """A GDELT news-surge day as intermediate.gdelt_events writes it (value: times the
-    baseline share; detail: the theme)."""
+    baseline share, None where that share was zero; detail: the theme)."""
     return event(
         "gdelt.news_surge", iso3, day, {"theme": theme, "articles": 30}, ratio,
         event_id=f"gdelt:{iso3}:{theme}:{day}", label=f"News surge on {theme} in {iso3}: {ratio}x",
@@ -343,6 +374,35 @@ def test_news_surge_days_within_the_episode_gap_make_one_warning() -> None:
         "surge_days": 3, "peak_ratio": 5.2,
         "events": [e["event_id"] for e in events[:3]],
     }  # fmt: skip
+
+
+def test_a_news_surge_from_a_zero_baseline_is_the_largest_jump() -> None:
+    """A surge day with no value (its baseline share was zero) is the largest jump of all:
+    its episode is high, its label the headline; value (and peak_ratio) is the largest
+    value there is, null when no day has one. Of two such days the later one's label
+    heads the warning."""
+    events = [
+        surge("ECU", "cocaine", "2025-04-01", None),
+        surge("COL", "cocaine", "2025-03-01", 3.5),
+        surge("COL", "cocaine", "2025-03-02", None),
+        surge("COL", "cocaine", "2025-03-03", 4.0),
+        surge("PER", "cocaine", "2025-05-01", None),
+        surge("PER", "cocaine", "2025-05-02", None),
+        surge("PER", "cocaine", "2025-05-03", 3.1),
+    ]
+    # labels that tell the days apart (two of PER's days have no value)
+    events = [{**e, "label": f"{e['label']} on {e['event_date']}"} for e in events]
+    result = early_warnings(events=events)
+    columns = ("signal_id", "severity", "value", "headline")
+    expected = [
+        ("news_surge:PER:cocaine:2025-05-01", "high", 3.1, events[5]["label"]),
+        ("news_surge:ECU:cocaine:2025-04-01", "high", None, events[0]["label"]),
+        ("news_surge:COL:cocaine:2025-03-01", "high", 4.0, events[2]["label"]),
+    ]
+    assert_rows(result, [dict(zip(columns, row, strict=True)) for row in expected])
+    assert result["headline"].notna().all()
+    peaks = [json.loads(e).get("peak_ratio") for e in result["evidence"]]
+    assert peaks == [3.1, None, 4.0]
 
 
 # -- EU countries -------------------------------------------------------------------------

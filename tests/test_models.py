@@ -429,6 +429,7 @@ CLEAR_AND_AMBER = {"raw.a": Marking.CLEAR, "raw.drops": Marking.AMBER, "raw.red"
 SUPPRESSED = """-- Seizures per country, published below the drops' marking.
 -- marking: clear
 -- suppress: seizures by states, records
+-- public: iso3
 select iso3, seizures, states, records from raw.drops
 """
 
@@ -490,6 +491,11 @@ def test_a_suppressed_model_is_published_at_its_declared_marking(tmp_path: Path)
         ("-- marking: clear\n-- suppress: kg by states, records", "names 'kg'"),
         ("-- marking: clear\n-- suppress: seizures by nations, records", "names 'nations'"),
         ("-- row marking: level", "names 'level'"),
+        ("-- public: iso3", "`-- public:` goes with `-- suppress:` rules"),
+        (
+            "-- marking: clear\n-- suppress: seizures by states, records",
+            "column iso3 is neither suppressed nor declared public",
+        ),
     ],
 )
 def test_bad_directives_name_the_file(tmp_path: Path, header: str, fragment: str) -> None:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from conftest import offline_settings, send_seizures
 
-from extra_pipeline.definitions import NIGHTLY_SCHEDULE, build_definitions
+from extra_pipeline.definitions import NIGHTLY_JOB, NIGHTLY_SCHEDULE, build_definitions
 from extra_pipeline.markings import Marking
 from extra_pipeline.models import SQL_DIR
 from extra_pipeline.quality import EXPECTATIONS_DIR
@@ -34,10 +34,20 @@ ES_ROWS = [
 
 
 def downstream(key: str, defs: dg.Definitions | None = None) -> set[str]:
-    """`key` and every asset that reads it, directly or not (the publish among them)."""
-    graph = (defs or build_definitions(Settings(extra_home=Path("unused")))).resolve_asset_graph()
+    """`key` and every asset of the nightly job that reads it, directly or not (the publish
+    and the products that follow it among them)."""
+    defs = defs or build_definitions(Settings(extra_home=Path("unused")))
+    graph = defs.resolve_asset_graph()
+    nightly = defs.resolve_job_def(NIGHTLY_JOB).asset_layer.selected_asset_keys
     keys = dg.AssetSelection.assets(dg.AssetKey.from_user_string(key)).downstream().resolve(graph)
-    return {k.to_user_string() for k in keys}
+    return {k.to_user_string() for k in keys if k in nightly}
+
+
+#: the products the nightly job makes from the published copies, and why they follow a publish
+NIGHTLY_PRODUCTS = dict.fromkeys(
+    ("outputs/early_warning_notes", "outputs/exports"),
+    "reads the published copies, which change in this refresh",
+)
 
 
 #: what a new seizures drop refreshes: the drop models and the analytics over them
@@ -184,6 +194,7 @@ def test_changed_sql_rebuilds_that_model_and_what_reads_it_only(
         "last built: rebuilt whole"
     )
     readers = downstream("staging/goci", defs) - {"staging/goci", "published/warehouse"}
+    readers -= set(NIGHTLY_PRODUCTS)
     assert {
         "intermediate/indicator_values",
         "marts/fct_indicator",
@@ -194,6 +205,7 @@ def test_changed_sql_rebuilds_that_model_and_what_reads_it_only(
         "staging/goci": rebuilt,
         **dict.fromkeys(readers, rebuilt),
         "published/warehouse": "tables change in this refresh",
+        **NIGHTLY_PRODUCTS,
     }
     summary = nightly(home, defs=defs)
     assert set(summary["materialized"]) == set(reasons)
@@ -214,7 +226,8 @@ def test_a_truncated_published_copy_is_published_again(home: Settings) -> None:
     path = home.published_path("clear")
     path.write_bytes(path.read_bytes()[:4096])
     assert plan_refresh(home).reasons() == {
-        "published/warehouse": "published copy unreadable: clear"
+        "published/warehouse": "published copy unreadable: clear",
+        **NIGHTLY_PRODUCTS,
     }
     nightly(home)
     assert rows(path, "select count(*) > 0 from marts.dim_country") == [(True,)]
@@ -276,6 +289,7 @@ def test_an_asset_whose_blocking_check_failed_is_planned_again(
     waiting = downstream("raw/market_reference", broken) - {
         "raw/market_reference",
         "published/warehouse",
+        *NIGHTLY_PRODUCTS,
     }
     reasons = plan_refresh(home, broken).reasons()
     assert reasons["raw/market_reference"] == "not built yet"
@@ -283,7 +297,12 @@ def test_an_asset_whose_blocking_check_failed_is_planned_again(
         "unchanged; runs so that the publish waits for raw/market_reference"
     )
     assert reasons["published/warehouse"] == "tables change in this refresh"
-    assert set(reasons) == {"raw/market_reference", "published/warehouse", *waiting}
+    assert set(reasons) == {
+        "raw/market_reference",
+        "published/warehouse",
+        *waiting,
+        *NIGHTLY_PRODUCTS,
+    }
     assert all(reasons[key].startswith("unchanged; runs so that") for key in waiting)
     summary = run_nightly(home, progress=False, defs=broken)
     assert not summary["success"]
@@ -295,7 +314,12 @@ def test_an_asset_whose_blocking_check_failed_is_planned_again(
     # fixed: checked again, and then nothing is left to do
     reasons = plan_refresh(home).reasons()
     assert reasons["raw/market_reference"] == "its expectations check failed last time"
-    assert set(reasons) == {"raw/market_reference", "published/warehouse", *waiting}
+    assert set(reasons) == {
+        "raw/market_reference",
+        "published/warehouse",
+        *waiting,
+        *NIGHTLY_PRODUCTS,
+    }
     nightly(home)
     assert materialisation("marts/dim_market")["mode"] == "unchanged"
     assert plan_refresh(home).up_to_date
@@ -322,7 +346,10 @@ def test_a_new_home_plans_everything(tmp_path: Path) -> None:
 
 def test_a_deleted_published_copy_is_published_again(home: Settings) -> None:
     home.published_path("green").unlink()
-    assert plan_refresh(home).reasons() == {"published/warehouse": "published copy missing: green"}
+    assert plan_refresh(home).reasons() == {
+        "published/warehouse": "published copy missing: green",
+        **NIGHTLY_PRODUCTS,
+    }
 
 
 # --- the warehouse: models kept by key, copies built on the previous ones ---------------------

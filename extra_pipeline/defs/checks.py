@@ -11,6 +11,7 @@ Every outcome lands in `audit.check_results`.
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -141,9 +142,10 @@ def _suppression_check(model: SqlModel, methodology: Methodology) -> dg.AssetChe
         }
         for rule in model.suppressions
     ]
+    # a support count is a figure too: "2 states reported" must not be published either
     sql = [
         f"select count(*) from {qualified(model.table)} where "
-        f"({' or '.join(f'{quote_ident(f)} is not null' for f in rule['figures'])}) "
+        f"({' or '.join(f'{quote_ident(f)} is not null' for f in _published(rule))}) "
         f"and not (coalesce({quote_ident(rule['states'])}, 0) >= {int(min_states)} "
         f"and coalesce({quote_ident(rule['records'])}, 0) >= {int(min_records)})"
         for rule in rules
@@ -164,6 +166,11 @@ def _suppression_check(model: SqlModel, methodology: Methodology) -> dg.AssetChe
         f"Small-cell suppression: no published figure rests on fewer than {min_states} "
         f"reporting states or {min_records} records ({methodology.path.name}).",
     )  # fmt: skip
+
+
+def _published(rule: dict[str, Any]) -> list[str]:
+    """Every column a suppression rule covers: its figures and its two support counts."""
+    return list(dict.fromkeys([*rule["figures"], rule["states"], rule["records"]]))
 
 
 def _row_marking_check(model: SqlModel) -> dg.AssetChecksDefinition:

@@ -67,6 +67,13 @@ class PublishingResource(dg.ConfigurableResource):
     published_dir: str
 
 
+class ProductsResource(dg.ConfigurableResource):
+    """Where the products read (the published copies) and write (EXTRA_HOME/outputs)."""
+
+    published_dir: str
+    outputs_dir: str
+
+
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """The resources for a deployment described by `settings`."""
     return {
@@ -82,4 +89,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "great_expectations": GreatExpectationsResource(),
         "publishing": PublishingResource(published_dir=str(settings.published_dir)),
         "drop_area": DropsResource(root=str(settings.drops_dir)),
+        "products": ProductsResource(
+            published_dir=str(settings.published_dir), outputs_dir=str(settings.outputs_dir)
+        ),
     }

@@ -10,40 +10,23 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pandas as pd
 import yaml
 
 from extra_pipeline.drops.model import DropOutcome
-from extra_pipeline.markings import Marking, parse_marking
+from extra_pipeline.markings import parse_marking
+from extra_pipeline.products.rendering import template_environment
 from extra_pipeline.settings import PROJECT_ROOT
 
-TEMPLATES_DIR = PROJECT_ROOT / "assets" / "templates"
 RULE_HELP = PROJECT_ROOT / "assets" / "contracts" / "rule_help.yaml"
 #: the HTML lists this many issues; the JSON report has them all
 HTML_ISSUE_LIMIT = 500
-_MARKING_COLOURS = {
-    Marking.CLEAR: "#ffffff",
-    Marking.GREEN: "#33ff00",
-    Marking.AMBER: "#ffc000",
-    Marking.AMBER_STRICT: "#ffc000",
-    Marking.RED: "#ff2b2b",
-}
 
 
 @cache
 def rule_help() -> dict[str, dict[str, str]]:
     """Rule and rejection codes with what they mean and how to fix them."""
     return yaml.safe_load(RULE_HELP.read_text(encoding="utf-8"))
-
-
-@cache
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        autoescape=True,  # file names, headers and cell values are untrusted
-        undefined=jinja2.StrictUndefined,
-    )
 
 
 def write_report(
@@ -64,12 +47,12 @@ def write_report(
     html_path = reports_dir / f"{stem}.html"
     json_path = reports_dir / f"{stem}.json"
     html = (
-        _environment()
+        template_environment()
         .get_template("drop_report.html.j2")
         .render(
             outcome=outcome,
             marking_label=marking.label,
-            marking_colour=_MARKING_COLOURS[marking],
+            marking_colour=marking.colour,
             rejection_help=helps["rejections"].get(outcome.rejection_code or "", ""),
             by_rule=by_rule,
             issues=records[:HTML_ISSUE_LIMIT],

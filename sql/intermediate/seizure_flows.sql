@@ -3,8 +3,8 @@
 -- cost follows new drops, not the history. A seizure enters the EU when a member state
 -- reported it or it was bound for one. One seizure counts once for its origin and once for
 -- its departure country (once when they are the same): seizures = as_origin + as_departure
--- - both. quantity_kg sums the masses (other units have none); marking and period are the
--- drop's.
+-- - both. quantity_kg sums the masses of the seizures_with_kg that have one (other units
+-- have none); marking and period are the drop's.
 -- incremental: drop_id from staging.seizures
 with entering as (
     select
@@ -49,7 +49,9 @@ select
     count(*) filter (where r.is_origin) as as_origin,
     count(*) filter (where r.is_departure) as as_departure,
     count(*) filter (where r.is_origin and r.is_departure) as both_roles,
-    sum(r.quantity_kg) as quantity_kg,
+    count(r.quantity_kg) as seizures_with_kg,
+    -- rounded to the gram: sums of floats otherwise differ in their last bits between runs
+    round(sum(r.quantity_kg), 3) as quantity_kg,
     min(r.seizure_date) as first_date,
     max(r.seizure_date) as last_date
 from roles as r

@@ -14,9 +14,10 @@
 -- score = the weighted mean of the components present (threat_score.weights, the present
 -- weights rescaled): a missing component is left out, never zero. A row is scored only
 -- when its prevalence is present and the present weights reach threat_score.min_coverage;
--- coverage is that share. rank orders the scored rows of a scenario and year (1 = highest
--- score; ties share a rank); market_rank does so within the market; mean_rank is the rank
--- with ties averaged (for rank correlations).
+-- coverage is that share, under the methodology's weights in every scenario (so each
+-- scenario scores the same rows as the base). rank orders the scored rows of a scenario
+-- and year (1 = highest score; ties share a rank); market_rank does so within the market;
+-- mean_rank is the rank with ties averaged (for rank correlations).
 with components as (
     select
         e.iso3,
@@ -45,106 +46,104 @@ with components as (
         on e.iso3 = t.iso3 and t.indicator_id = m.goci_indicator_id and e.year = t.year
 ),
 
-base_weights as (
+weights as (
     select
-        unnest([
-            {'component': 'prevalence', 'weight': getvariable('threat_score.weights.prevalence')},
-            {'component': 'eu_exposure', 'weight': getvariable('threat_score.weights.eu_exposure')},
-            {'component': 'vulnerability', 'weight': getvariable('threat_score.weights.vulnerability')},
-            {'component': 'trend', 'weight': getvariable('threat_score.weights.trend')}
-        ], recursive := true)
+        getvariable('threat_score.weights.prevalence') as prevalence,
+        getvariable('threat_score.weights.eu_exposure') as eu_exposure,
+        getvariable('threat_score.weights.vulnerability') as vulnerability,
+        getvariable('threat_score.weights.trend') as trend
 ),
 
 scenarios as (
-    select 'base' as scenario, null as varied_component, 1.0 as factor
+    -- the base and each weight moved up and down, one at a time
+    select 'base' as scenario, null::varchar as varied_component, 1.0 as factor
     union all
     select
-        b.component || s.sign as scenario,
-        b.component as varied_component,
-        1 + s.direction * getvariable('sensitivity.perturbation') as factor
-    from base_weights as b
+        c.component || s.sign,
+        c.component,
+        1 + s.direction * getvariable('sensitivity.perturbation')
+    from (values ('prevalence'), ('eu_exposure'), ('vulnerability'), ('trend')) as c (component)
     cross join (values ('+', 1), ('-', -1)) as s (sign, direction)
 ),
 
-scenario_weights as (
+parts as (
+    -- each component with its weight, as the scenario sets it, in a fixed order: list sums
+    -- over it give the same bits in every run (a parallel SUM would not), so ties stay ties
     select
+        c.*,
         s.scenario,
         s.varied_component,
         s.factor,
-        b.component,
-        b.weight * (case when b.component = s.varied_component then s.factor else 1 end)
-            as weight
-    from scenarios as s
-    cross join base_weights as b
-),
-
-long as (
-    select iso3, market, year, 'prevalence' as component, prevalence as value from components
-    union all
-    select iso3, market, year, 'eu_exposure', eu_exposure from components
-    union all
-    select iso3, market, year, 'vulnerability', vulnerability from components
-    union all
-    select iso3, market, year, 'trend', trend from components
-),
-
-scored as (
-    select
-        w.scenario,
-        any_value(w.varied_component) as varied_component,
-        any_value(w.factor) as factor,
-        l.iso3,
-        l.market,
-        l.year,
-        sum(w.weight) filter (where l.value is not null) / sum(w.weight) as coverage,
-        sum(w.weight * l.value) filter (where l.value is not null)
-        / sum(w.weight) filter (where l.value is not null) as weighted_mean,
-        bool_or(l.component = 'prevalence' and l.value is not null) as has_prevalence
-    from long as l
-    inner join scenario_weights as w on l.component = w.component
-    group by w.scenario, l.iso3, l.market, l.year
+        [
+            {'value': c.prevalence, 'weight': w.prevalence},
+            {'value': c.eu_exposure, 'weight': w.eu_exposure},
+            {'value': c.vulnerability, 'weight': w.vulnerability},
+            {'value': c.trend, 'weight': w.trend}
+        ] as base_parts,
+        [
+            {'value': c.prevalence, 'weight': w.prevalence
+                * (case s.varied_component when 'prevalence' then s.factor else 1 end)},
+            {'value': c.eu_exposure, 'weight': w.eu_exposure
+                * (case s.varied_component when 'eu_exposure' then s.factor else 1 end)},
+            {'value': c.vulnerability, 'weight': w.vulnerability
+                * (case s.varied_component when 'vulnerability' then s.factor else 1 end)},
+            {'value': c.trend, 'weight': w.trend
+                * (case s.varied_component when 'trend' then s.factor else 1 end)}
+        ] as scenario_parts
+    from components as c
+    cross join weights as w
+    cross join scenarios as s
 ),
 
 gated as (
+    -- whether a row is scored is decided on the methodology's weights, in every scenario, so
+    -- that each scenario ranks the same rows as the base
     select
-        * exclude (weighted_mean, has_prevalence, coverage),
-        coalesce(coverage, 0) as coverage,
+        * exclude (base_parts, scenario_parts),
+        coalesce(
+            list_sum([p.weight for p in base_parts if p.value is not null])
+            / list_sum([p.weight for p in base_parts]),
+            0
+        ) as coverage,
         case
-            when has_prevalence and coverage >= getvariable('threat_score.min_coverage') - 1e-9
-                then weighted_mean
+            when prevalence is not null
+                and round(
+                    list_sum([p.weight for p in base_parts if p.value is not null])
+                    / list_sum([p.weight for p in base_parts]),
+                    9
+                ) >= getvariable('threat_score.min_coverage')
+                then list_sum([p.value * p.weight for p in scenario_parts if p.value is not null])
+                / list_sum([p.weight for p in scenario_parts if p.value is not null])
         end as score
-    from scored
+    from parts
 )
 
 select
-    g.scenario,
-    g.varied_component,
-    g.factor,
-    g.iso3,
-    g.market,
-    g.year,
-    g.score,
-    g.coverage,
-    c.prevalence,
-    c.prevalence_score,
-    c.eu_exposure,
-    c.exposure_evidence,
-    c.vulnerability,
-    c.vulnerability_evidence,
-    c.trend,
-    c.trend_change,
-    c.trend_direction,
-    case when g.score is not null then rank() over by_year end as rank,
-    case when g.score is not null then rank() over by_market end as market_rank,
+    scenario,
+    varied_component,
+    factor,
+    iso3,
+    market,
+    year,
+    score,
+    coverage,
+    prevalence,
+    prevalence_score,
+    eu_exposure,
+    exposure_evidence,
+    vulnerability,
+    vulnerability_evidence,
+    trend,
+    trend_change,
+    trend_direction,
+    case when score is not null then rank() over by_year end as rank,
+    case when score is not null then rank() over by_market end as market_rank,
     case
-        when g.score is not null
+        when score is not null
             then rank() over by_year + (count(*) over same_score - 1) / 2
     end as mean_rank
-from gated as g
-inner join components as c on g.iso3 = c.iso3 and g.market = c.market and g.year = c.year
+from gated
 window
-    by_year as (partition by g.scenario, g.year, g.score is null order by g.score desc),
-    by_market as (
-        partition by g.scenario, g.year, g.market, g.score is null order by g.score desc
-    ),
-    same_score as (partition by g.scenario, g.year, g.score)
+    by_year as (partition by scenario, year, score is null order by score desc),
+    by_market as (partition by scenario, year, market, score is null order by score desc),
+    same_score as (partition by scenario, year, score)

@@ -2,7 +2,8 @@
 -- year (WGI estimates, CPI score). One row per country, indicator and year that has an
 -- earlier value: change = value - previous_value over change_years years; trend reads the
 -- change by the indicator's direction: `worsening` or `improving` once it reaches the
--- family's stable band (methodology trend.stable_band), `stable` below it. is_latest marks
+-- family's stable band (methodology trend.stable_band; compared at six decimals, so
+-- that 2.01 - 1.51 counts as 0.5), `stable` below it. is_latest marks
 -- the country's most recent change for the indicator (what early warnings look at).
 with bands as (
     select unnest(getvariable('trend.stable_band'), recursive := true)
@@ -57,7 +58,7 @@ select
     change_years,
     direction,
     case
-        when abs(change) < stable_band then 'stable'
+        when round(abs(change), 6) < stable_band then 'stable'
         when worse_by > 0 then 'worsening'
         else 'improving'
     end as trend,

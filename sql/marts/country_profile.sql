@@ -1,5 +1,5 @@
--- Country profiles: one row per non-EU country, as of its latest GI-TOC edition year in the
--- threat matrix: what the products' regional and country pages print.
+-- Country profiles: one row per non-EU country, as of the threat matrix's latest year: what
+-- the products' regional and country pages print.
 --   top_markets     the three highest-scored markets (market, label, score, rank, confidence);
 --   max_score, best_rank, markets_scored  across the country's 15 markets;
 --   criminality, criminal_markets_score, criminal_actors_score, resilience  GI-TOC
@@ -8,9 +8,11 @@
 --   actors          GI-TOC criminal-actor scores (actor, score), highest first;
 --   weakest_pillars, wgi_cc, wgi_rl, cpi_score, fatf_list, vulnerability  see
 --                   intermediate.vulnerability;
---   seizures, seizure_kg, networks  published member-state figures summed over markets
---                   (suppressed ones add nothing: lower bounds); markets_exposed counts
---                   markets with an EU-exposure component, top_exposure_market the highest;
+--   seizures, seizure_kg  published member-state seizures entering the EU from or through
+--                   the country, summed over its markets (a seizure has one market); a
+--                   market whose figure rests on too few states or records adds nothing, so
+--                   they are lower bounds; markets_exposed counts markets with an
+--                   EU-exposure component, top_exposure_market the highest;
 --   markets_worsening, markets_improving  market scores that moved since the last edition.
 with latest as (
     select max(year) as year from marts.threat_matrix
@@ -49,8 +51,7 @@ exposure as (
     select
         e.iso3,
         sum(e.seizures) as seizures,
-        sum(e.seizure_kg) as seizure_kg,
-        sum(e.networks) as networks
+        round(sum(e.seizure_kg), 3) as seizure_kg
     from intermediate.eu_exposure as e
     inner join latest as l on e.year = l.year
     group by e.iso3
@@ -60,8 +61,10 @@ headline as (
     select
         f.iso3,
         max(f.value) filter (where f.indicator_id = 'goci.criminality') as criminality,
-        max(f.value) filter (where f.indicator_id = 'goci.criminal_markets') as criminal_markets_score,
-        max(f.value) filter (where f.indicator_id = 'goci.criminal_actors') as criminal_actors_score,
+        max(f.value) filter (where f.indicator_id = 'goci.criminal_markets')
+            as criminal_markets_score,
+        max(f.value) filter (where f.indicator_id = 'goci.criminal_actors')
+            as criminal_actors_score,
         max(f.value) filter (where f.indicator_id = 'goci.resilience') as resilience,
         coalesce(
             list({'actor': i.label, 'score': f.value} order by f.value desc, i.label)
@@ -111,7 +114,6 @@ select
     v.vulnerability,
     x.seizures,
     x.seizure_kg,
-    x.networks,
     m.markets_exposed,
     m.top_exposure_market,
     m.markets_worsening,

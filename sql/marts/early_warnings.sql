@@ -18,12 +18,14 @@
 --   news_surge       GDELT news-volume surges of a country and theme (fct_event), surge
 --                    days at most episode_gap_days apart making one warning.
 -- Non-EU countries only. severity is high or medium (each rule's high threshold); value is
--- the rule's measure (times the baseline, the fall in points) against threshold; evidence
+-- the rule's measure (times the baseline, the fall in points) against threshold (null for
+-- a jump from a baseline of none, which is of high severity); evidence
 -- is JSON with the figures behind it; detected_at the date of the latest evidence (for
 -- yearly figures, the last day of their year). marking is the row's TLP marking: the
 -- published copies below TLP:AMBER hold only the rows at or below their level.
 -- row marking: marking
 with levels as (
+    -- the TLP 2.0 order (extra_pipeline/markings.py): a signal takes its highest drop's
     select ['clear', 'green', 'amber', 'amber+strict', 'red'] as slugs
 ),
 
@@ -148,7 +150,10 @@ spikes as (
         month,
         sum(seizures) as seizures,
         max(last_date) as last_date,
-        max(seizures / greatest(baseline, 1)) as ratio,
+        -- times the baseline, the largest of the states that had one; a state whose
+        -- baseline was none makes the signal high severity whatever the others' ratios
+        max(seizures / nullif(baseline, 0)) as ratio,
+        bool_or(baseline = 0) as from_none,
         max(marking_level) as marking_level,
         list({
             'reporting_state': reporting_state,
@@ -171,13 +176,18 @@ seizure_spike as (
         s.iso3,
         s.market,
         case
-            when s.ratio >= getvariable('early_warning.seizure_spike.high_ratio') then 'high'
+            when s.from_none
+                or s.ratio >= getvariable('early_warning.seizure_spike.high_ratio') then 'high'
             else 'medium'
         end as severity,
         printf(
-            '%s: seizures entering the EU from %s surged in %s (%d, up to %.1fx the usual month, %d reporting state%s)',
-            m.label, c.name, strftime(s.month, '%B %Y'), s.seizures, s.ratio, len(s.states),
-            case when len(s.states) > 1 then 's' else '' end
+            '%s: seizures entering the EU from %s surged in %s (%d, %s, %d reporting state%s)',
+            m.label, c.name, strftime(s.month, '%B %Y'), s.seizures,
+            case
+                when s.ratio is null then 'where a month usually has none'
+                else printf('up to %.1fx the usual month', s.ratio)
+            end,
+            len(s.states), case when len(s.states) > 1 then 's' else '' end
         ) as headline,
         s.ratio as value,
         getvariable('early_warning.seizure_spike.min_ratio') as threshold,
@@ -205,7 +215,8 @@ governance_thresholds as (
             when t.family = 'wgi' then getvariable('early_warning.governance.wgi_drop')
             else getvariable('early_warning.governance.cpi_drop_points')
         end as threshold,
-        t.previous_value - t.value as fall
+        -- at six decimals: 2.01 - 1.51 is a fall of 0.5, not 0.49999...
+        round(t.previous_value - t.value, 6) as fall
     from intermediate.trend as t
     where t.is_latest
         and (
@@ -300,7 +311,8 @@ surge_episodes as (
         select
             *,
             case
-                when event_date - lag(event_date) over (partition by iso3, theme order by event_date)
+                when event_date
+                    - lag(event_date) over (partition by iso3, theme order by event_date)
                     <= getvariable('early_warning.news_surge.episode_gap_days') then 0
                 else 1
             end as starts
@@ -316,11 +328,13 @@ news_surge as (
         max(s.event_date) as detected_at,
         s.iso3,
         any_value(t.market) as market,
+        -- a day whose baseline share was zero has no ratio: the largest jump of all
         case
-            when max(s.value) >= getvariable('early_warning.news_surge.high_ratio') then 'high'
+            when max(coalesce(s.value, 'infinity'::double))
+                >= getvariable('early_warning.news_surge.high_ratio') then 'high'
             else 'medium'
         end as severity,
-        arg_max(s.label, s.value) as headline,
+        arg_max(s.label, (coalesce(s.value, 'infinity'::double), s.event_date)) as headline,
         max(s.value) as value,
         getvariable('early_warning.news_surge.min_ratio') as threshold,
         to_json({

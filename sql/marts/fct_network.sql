@@ -1,6 +1,8 @@
 -- Criminal networks assessed by member states, from current drops only: one row per network
--- and reporting state. Lists (markets, countries, nationalities, laundering methods) are
--- DuckDB lists; countries are ISO3. AMBER or higher by construction (drops are AMBER).
+-- assessment (a network a state re-assessed in another period's drop has a row in each;
+-- marts.network_priority and the exposure models keep the latest). Lists (markets,
+-- countries, nationalities, laundering methods) are DuckDB lists; countries are ISO3.
+-- AMBER or higher by construction (drops are AMBER).
 -- incremental: drop_id
 select
     drop_id,

@@ -37,6 +37,7 @@ select
     case when s.prevalence is not null then 1 else 0 end as prevalence_evidence,
     s.exposure_evidence,
     s.vulnerability_evidence,
+    -- a trend rests on two GI-TOC editions
     case when s.trend is not null then 2 else 0 end as trend_evidence,
     s.year = max(s.year) over () as is_latest_year
 from intermediate.threat_scenarios as s
