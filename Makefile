@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 export EXTRA_HOME ?= $(CURDIR)/.extra
 
-.PHONY: run test browser ui lint check bench clean help
+.PHONY: run test browser postgres ui lint check bench clean help
 
 help:
 	@echo "make run   set up, then ingest the synthetic demo drops, run the nightly job on the bundled offline data, render the report"
@@ -32,7 +32,19 @@ browser:
 	@test -x /usr/bin/chromium || ($(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
-test: $(STAMP) browser
+# tests/test_postgres.py starts a throwaway PostgreSQL server of its own (run storage through
+# dagster-postgres): install Debian's server binaries where missing (Debian keeps them in
+# /usr/lib/postgresql/<version>/bin), without the packaged `main` cluster, so no system
+# service is created or started.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || ( \
+	  $(SUDO) mkdir -p /etc/postgresql-common/createcluster.d && \
+	  echo 'create_main_cluster = false' | \
+	    $(SUDO) tee /etc/postgresql-common/createcluster.d/extra-no-main-cluster.conf >/dev/null && \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
+
+test: $(STAMP) browser postgres
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

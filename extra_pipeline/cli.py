@@ -4,6 +4,7 @@
     extra query "SQL" [--level clear]   read-only SQL on a published copy
     extra status [--json]               freshness of every source and the last run
     extra drops ingest FILE... --member-state CC   ingest files now, each as its own drop
+    extra drops template DATASET [--format xlsx|csv]   a blank template for authorities
     extra demo-data [--if-empty]        synthetic demonstration drops in the landing area
     extra report [--json]               the GLOCA annual report, every edition (HTML, PDF)
     extra bulletins [--month YYYY-MM]   the month's risk bulletins, every region and market
@@ -31,6 +32,7 @@ from extra_pipeline import bench
 from extra_pipeline.drops.ingest import DropError
 from extra_pipeline.markings import MarkingError, parse_marking
 from extra_pipeline.runner import (
+    drops_status,
     ingest_drop_files,
     ingest_pending_drops,
     last_run,
@@ -142,6 +144,19 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--marking", help="TLP marking (default TLP:AMBER)")
     ingest.add_argument("--json", action="store_true", help="print JSON")
     ingest.set_defaults(handler=command_drops_ingest)
+    template = drop_commands.add_parser(
+        "template",
+        help="write a blank template for a dataset (XLSX or CSV)",
+        description="Write the blank template of a drop contract for reporting authorities: "
+        "XLSX (a data sheet with the headers and drop-down lists, a sheet describing each "
+        "column) or CSV (the headers, and a second file describing each column).",
+    )
+    template.add_argument("dataset", help="contract name: seizures or criminal_networks")
+    template.add_argument("--format", choices=("xlsx", "csv"), default="xlsx")
+    template.add_argument(
+        "--out", type=Path, default=Path("."), metavar="DIR", help="folder (default: here)"
+    )
+    template.set_defaults(handler=command_drops_template)
 
     demo = commands.add_parser(
         "demo-data",
@@ -295,6 +310,18 @@ def command_drops_ingest(args: argparse.Namespace) -> int:
     return 1 if any(d.get("status") in ("error", "rejected") for d in outcomes) else 0
 
 
+def command_drops_template(args: argparse.Namespace) -> int:
+    from extra_pipeline.drops.contracts import load_contracts
+    from extra_pipeline.drops.templates import write_template
+
+    contracts = load_contracts()
+    if args.dataset not in contracts:
+        raise UserError(f"no contract {args.dataset!r}: use one of {', '.join(sorted(contracts))}")
+    for path in write_template(contracts[args.dataset], args.out, args.format):
+        print(path)
+    return 0
+
+
 def command_demo_data(args: argparse.Namespace) -> int:
     from datetime import date
 
@@ -429,19 +456,41 @@ def command_status(args: argparse.Namespace) -> int:
     _quiet_dagster()
     sources = source_status(settings)
     run = last_run(settings)
+    drops = drops_status(settings)
     attention = [s["source"] for s in sources if not s["fresh"]]
     if run is None or run["status"] != "SUCCESS":
-        attention.append("last run")
+        attention.append("last nightly run")
+    if drops["waiting_too_long"]:
+        attention.append(f"{drops['waiting_too_long']} drop(s) waiting over an hour")
+    if drops["rejected_last_week"]:
+        attention.append(f"{len(drops['rejected_last_week'])} drop(s) rejected this week")
     if args.json:
-        print(json.dumps({"sources": sources, "last_run": run, "attention": attention}, indent=2))
+        print(json.dumps(
+            {"sources": sources, "last_run": run, "drops": drops, "attention": attention},
+            indent=2,
+        ))  # fmt: skip
+        return 1 if attention else 0
+    print(format_sources(sources))
+    if run:
+        print(f"last nightly run: {run['status']} {run['run_id']} started {run['started_at']}")
+        for step in run["failed_steps"]:
+            what = ", ".join(step["assets"]) or step["step"]
+            print(f"  failed: {what}: {step['error']}")
     else:
-        print(format_sources(sources))
-        if run:
-            print(f"last run: {run['status']} {run['run_id']} started {run['started_at']}")
-        else:
-            print("last run: none recorded")
-        if attention:
-            print(f"needs attention: {', '.join(attention)}")
+        print("last nightly run: none recorded")
+    waiting = drops["waiting"]
+    print(
+        f"drops waiting: {waiting}"
+        + (f" (oldest {drops['oldest_waiting_hours']} h)" if waiting else "")
+        + f"; rejected this week: {len(drops['rejected_last_week'])}"
+        + f"; alerts in the last day: {len(drops['alerts_last_day'])}"
+    )
+    for rejected in drops["rejected_last_week"]:
+        print(f"  rejected: {rejected['drop_id']} ({rejected['file']}): {rejected['reason']}")
+    if drops["rejections_unreadable"]:
+        print(f"  rejected drops not readable now: {drops['rejections_unreadable']}")
+    if attention:
+        print(f"needs attention: {', '.join(attention)}")
     return 1 if attention else 0
 
 

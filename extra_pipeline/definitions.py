@@ -20,6 +20,11 @@ from extra_pipeline.defs.models import (
     model_markings,
     table_key,
 )
+from extra_pipeline.defs.operations import (
+    build_product_schedules,
+    network_retry_policy,
+    run_failure_alert,
+)
 from extra_pipeline.defs.products import (
     BULLETIN_PARTITIONS,
     BULLETINS_KEY,
@@ -57,6 +62,8 @@ from extra_pipeline.sources.base import load_registry
 NIGHTLY_JOB = "nightly_refresh"
 NIGHTLY_SCHEDULE = "nightly_refresh_schedule"
 REPORT_JOB = "gloca_report"
+#: the nightly refresh takes a minute or two on the bundled data; two hours means stuck
+MAX_RUNTIME_SECONDS = 7200
 BULLETINS_JOB = "risk_bulletins"
 
 
@@ -70,7 +77,7 @@ def build_definitions(
     """Everything the pipeline is, for the deployment `settings` describes."""
     registry = load_registry(settings)
     methodology = load_methodology(methodology_file)
-    source_assets = build_source_assets(registry)
+    source_assets = build_source_assets(registry, network_retry_policy(settings))
     contracts = load_contracts()
     # Tables written by the partitioned drops asset (one write per drop), not by their own asset.
     drop_tables = {raw_table(c.dataset): c.marking for c in contracts.values()}
@@ -130,6 +137,8 @@ def build_definitions(
             "Sources, reference data, SQL models, checks, the published warehouse, and what "
             "follows it daily: early-warning notes and exports."
         ),
+        # run monitoring (assets/dagster.yaml) fails a run still going after two hours
+        tags={"dagster/max_runtime": str(MAX_RUNTIME_SECONDS)},
     )
     report_job = dg.define_asset_job(
         REPORT_JOB,
@@ -154,8 +163,11 @@ def build_definitions(
         ],
         asset_checks=checks,
         jobs=[nightly, ingest_drop_job, report_job, bulletins_job],
-        schedules=[nightly_schedule(settings, nightly)],
-        sensors=[drop_sensor],
+        schedules=[
+            nightly_schedule(settings, nightly),
+            *build_product_schedules(bulletins_job, report_job),
+        ],
+        sensors=[drop_sensor, run_failure_alert],
         resources=build_resources(settings),
         executor=dg.in_process_executor,
         loggers={"progress": progress_logger},

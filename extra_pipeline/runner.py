@@ -9,11 +9,12 @@ import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 
 from extra_pipeline.markings import Marking
 from extra_pipeline.settings import PROJECT_ROOT, Settings
@@ -88,9 +89,7 @@ def run_nightly(
         "dagster_home": str(settings.dagster_home),
         "started_at": started.isoformat(),
     }
-    with dagster_instance() as instance:
-        for note in recover_abandoned_runs(instance):
-            print(f"extra: {note}", file=sys.stderr)
+    with recovered_instance() as instance:
         if full:
             selection = sorted(
                 (
@@ -131,6 +130,7 @@ def run_nightly(
                 REFRESH_TAG: FULL_REFRESH if full else PLANNED_REFRESH,
             },
         )
+        alert_if_failed(settings, instance, result)
     return summary | _result_summary(result, started) | {"published": _published(settings)}
 
 
@@ -151,9 +151,7 @@ def run_job(
     job = defs.resolve_job_def(job_name)
     terminal()  # bind progress output to the terminal before Dagster captures it
     started = datetime.now(UTC)
-    with dagster_instance() as instance:
-        for note in recover_abandoned_runs(instance):
-            print(f"extra: {note}", file=sys.stderr)
+    with recovered_instance() as instance:
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
@@ -161,6 +159,7 @@ def run_job(
             run_config={"loggers": {"progress": {"config": {"quiet": not progress}}}},
             tags={CLI_PID_TAG: str(os.getpid()), CLI_HOST_TAG: socket.gethostname()},
         )
+        alert_if_failed(settings, instance, result)
     return {
         "job": job_name,
         "partition": partition,
@@ -201,6 +200,28 @@ def _result_summary(result: Any, started: datetime) -> dict[str, Any]:
     }
 
 
+def alert_if_failed(
+    settings: Settings, instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult
+) -> Path | None:
+    """The alert on a failed in-process run, as the `run_failure_alert` sensor writes for the
+    daemon's runs (the sensor does not see runs without a code location); its file."""
+    from extra_pipeline.defs.operations import alerts_resource, failure_alert
+
+    if result.success:
+        return None
+    run = instance.get_run_by_id(result.run_id)
+    if run is None:
+        return None
+    failure = next(
+        (e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE), None
+    )
+    alerts = alerts_resource(settings)
+    alert = failure_alert(instance, run, alerts.ui_url, failure.message if failure else None)
+    path = alerts.send(alert)
+    print(f"extra: {alert['summary']}; alert written to {path}", file=sys.stderr)
+    return path
+
+
 def _seconds_since(started: datetime) -> float:
     return round((datetime.now(UTC) - started).total_seconds(), 2)
 
@@ -211,6 +232,16 @@ def _published(settings: Settings) -> dict[str, str]:
 
 CLI_PID_TAG = "extra/cli_pid"
 CLI_HOST_TAG = "extra/cli_host"
+
+
+@contextmanager
+def recovered_instance() -> Iterator[dg.DagsterInstance]:
+    """The DAGSTER_HOME instance for a run the CLI starts, once what dead runs still hold is
+    released (before any run of its own claims the writer slot, drop runs included)."""
+    with dagster_instance() as instance:
+        for note in recover_abandoned_runs(instance):
+            print(f"extra: {note}", file=sys.stderr)
+        yield instance
 
 
 def recover_abandoned_runs(instance: Any) -> list[str]:
@@ -302,20 +333,77 @@ def source_status(settings: Settings) -> list[dict[str, Any]]:
 
 
 def last_run(settings: Settings) -> dict[str, Any] | None:
+    """The nightly job's latest run: status, times, and each failed step with the assets it
+    computes and the error's first line."""
     from extra_pipeline.definitions import NIGHTLY_JOB
+    from extra_pipeline.defs.operations import failed_steps
 
     if not (settings.dagster_home / "dagster.yaml").exists():
         return None
     with dagster_instance() as instance:
         records = instance.get_run_records(dg.RunsFilter(job_name=NIGHTLY_JOB), limit=1)
-    if not records:
-        return None
-    record = records[0]
+        if not records:
+            return None
+        record = records[0]
+        steps = failed_steps(instance, record.dagster_run)
     return {
         "run_id": record.dagster_run.run_id,
         "status": record.dagster_run.status.value,
         "started_at": _iso(record.start_time),
         "finished_at": _iso(record.end_time),
+        "failed_steps": [
+            step | {"error": (step["error"] or "").splitlines()[0] if step["error"] else None}
+            for step in steps
+        ],
+    }
+
+
+#: a file in the landing area this long is not being picked up (sensor or daemon down?)
+WAITING_TOO_LONG = timedelta(hours=1)
+#: rejected drops this recent need someone to contact the sender
+RECENT_REJECTIONS = timedelta(days=7)
+
+
+def drops_status(settings: Settings) -> dict[str, Any]:
+    """The landing area and the recent drops: files waiting (and for how long), drops
+    rejected in the last week with their reasons, alerts written in the last day."""
+    from extra_pipeline.defs.drops import pending_drops
+    from extra_pipeline.drops.ingest import DropArea
+
+    now = datetime.now(UTC)
+    pending, _ = pending_drops(DropArea(settings.drops_dir), settle_seconds=0)
+    ages = [now - datetime.fromtimestamp(d.path.stat().st_mtime, UTC) for d in pending]
+    rejected: list[dict[str, Any]] = []
+    unreadable = None
+    if settings.warehouse_path.is_file():
+        try:
+            with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+                rows = con.execute(
+                    "select drop_id, member_state, file_name, reason, received_at "
+                    "from audit.drops where status = 'rejected' and received_at >= ? "
+                    "order by received_at desc",
+                    [now - RECENT_REJECTIONS],
+                ).fetchall()
+            rejected = [
+                {"drop_id": r[0], "member_state": r[1], "file": r[2], "reason": r[3],
+                 "received_at": r[4].isoformat()}
+                for r in rows
+            ]  # fmt: skip
+        except duckdb.Error as error:  # held by a writer, or no drops table yet
+            unreadable = str(error).splitlines()[0]
+    alerts = sorted(settings.alerts_dir.glob("*.json")) if settings.alerts_dir.is_dir() else []
+    recent_alerts = [
+        p.name
+        for p in alerts
+        if now - datetime.fromtimestamp(p.stat().st_mtime, UTC) < timedelta(days=1)
+    ]
+    return {
+        "waiting": len(pending),
+        "waiting_too_long": sum(age > WAITING_TOO_LONG for age in ages),
+        "oldest_waiting_hours": round(max(ages).total_seconds() / 3600, 1) if ages else None,
+        "rejected_last_week": rejected,
+        "rejections_unreadable": unreadable,
+        "alerts_last_day": recent_alerts,
     }
 
 
@@ -375,7 +463,7 @@ def _run_drop_jobs(
     defs = build_definitions(settings)
     job = defs.resolve_job_def(DROP_JOB)
     outcomes = []
-    with dagster_instance() as instance:
+    with recovered_instance() as instance:
         instance.add_dynamic_partitions(drop_partitions.name, [key for key, _, _ in jobs])
         for key, path, config in jobs:
             result = job.execute_in_process(
@@ -388,11 +476,14 @@ def _run_drop_jobs(
                 },
                 tags={CLI_PID_TAG: str(os.getpid()), CLI_HOST_TAG: socket.gethostname()},
             )
+            alert_if_failed(settings, instance, result)
             outcomes.append(_drop_summary(key, path, result))
     return outcomes
 
 
 def _drop_summary(key: str, path: Path, result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+    from extra_pipeline.defs.operations import root_error
+
     summary: dict[str, Any] = {"drop_id": key, "file": path.name, "run_id": result.run_id}
     for event in result.get_asset_materialization_events():
         metadata = event.materialization.metadata
@@ -400,9 +491,7 @@ def _drop_summary(key: str, path: Path, result: dg.ExecuteInProcessResult) -> di
         summary["report"] = str(metadata["report"].value) if "report" in metadata else None
     if not result.success:
         failure = next((e for e in result.all_events if e.is_step_failure), None)
-        error = failure.step_failure_data.error if failure else None
-        while error is not None and error.cause is not None:
-            error = error.cause
+        error = root_error(failure.step_failure_data.error if failure else None)
         summary.setdefault("status", "error")
         summary["error"] = error.message.strip().splitlines()[-1] if error else "the run failed"
     return summary

@@ -34,6 +34,13 @@ class Settings:
     http_connect_timeout: float = 10.0
     http_read_timeout: float = 60.0
     http_max_attempts: int = 4
+    #: where a failed run's alert is also posted (JSON), if anywhere
+    alert_webhook_url: str = ""
+    #: the Dagster UI's address, for links in alerts
+    ui_url: str = "http://127.0.0.1:3000"
+    #: retries of an asset that fetches over HTTP, and the first delay (seconds) before one
+    source_retries: int = 2
+    source_retry_delay: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -55,6 +62,10 @@ class Settings:
             http_connect_timeout=_float(env, "EXTRA_HTTP_CONNECT_TIMEOUT", 10.0),
             http_read_timeout=_float(env, "EXTRA_HTTP_READ_TIMEOUT", 60.0),
             http_max_attempts=int(_float(env, "EXTRA_HTTP_MAX_ATTEMPTS", 4)),
+            alert_webhook_url=(env.get("EXTRA_ALERT_WEBHOOK") or "").strip(),
+            ui_url=(env.get("EXTRA_UI_URL") or "http://127.0.0.1:3000").strip(),
+            source_retries=int(_float(env, "EXTRA_SOURCE_RETRIES", 2)),
+            source_retry_delay=_float(env, "EXTRA_SOURCE_RETRY_DELAY", 30.0),
         )
 
     # Everything below lives under EXTRA_HOME: nothing is written anywhere else.
@@ -70,6 +81,11 @@ class Settings:
     def outputs_dir(self) -> Path:
         """The products: reports, bulletins, early-warning notes, exports."""
         return self.extra_home / "outputs"
+
+    @property
+    def alerts_dir(self) -> Path:
+        """One JSON file per failed run (and `alerts.log`), for whoever is on call."""
+        return self.extra_home / "alerts"
 
     @property
     def drops_dir(self) -> Path:

@@ -36,6 +36,10 @@ from extra_pipeline.methodology import bind_parameters
 SCHEMAS = ("raw", "staging", "intermediate", "marts", "audit")
 #: schemas copied into the published files; raw and staging stay in the working file
 PUBLISHED_SCHEMAS = ("marts", "audit")
+#: the DuckDB storage format the published copies are written in: the oldest that holds
+#: them, so that readers a release or more behind (the DuckDB CLI, R's and other clients'
+#: DuckDB 1.x) open them; the working warehouse keeps the current format
+PUBLISHED_STORAGE_VERSION = "v1.0.0"
 #: the Dagster concurrency pool every writer of the working file joins (limit 1)
 WRITER_POOL = "duckdb_writer"
 
@@ -792,6 +796,12 @@ def _previous_copy(
         _remove_quietly(temporary)
         return None
     try:
+        (tags,) = con.execute(
+            "select tags from duckdb_databases() where database_name = 'previous'"
+        ).fetchone()
+        # a copy in another storage format (from an older publisher) is built afresh: the
+        # format of an existing file cannot be lowered
+        same_format = tags.get("storage_version") == f"{PUBLISHED_STORAGE_VERSION}+"
         everything = con.execute(
             "select schema_name || '.' || table_name from duckdb_tables() "
             "where database_name = 'previous' union all "
@@ -800,10 +810,15 @@ def _previous_copy(
         ).fetchall()
         present = {name for (name,) in everything}
         columns = set(_columns(con, "audit.published_tables", database="previous"))
-        if {"data_version", "code_version", "row_count"} <= columns and present <= {
-            *allowed,
-            "audit.published_tables",
-        }:
+        if (
+            same_format
+            and {"data_version", "code_version", "row_count"} <= columns
+            and present
+            <= {
+                *allowed,
+                "audit.published_tables",
+            }
+        ):
             rows = con.execute(
                 "select table_name, data_version, code_version, row_count "
                 "from previous.audit.published_tables"
@@ -855,7 +870,10 @@ def _build_copy(
     # audit rows of a row-marked table stay at its own level: their counts cover every row
     visible = [table for table, marking in marks.items() if marking <= level]
     changes: dict[str, str] = {}
-    con.execute(f"attach {sql_string(str(path))} as publishing")
+    con.execute(
+        f"attach {sql_string(str(path))} as publishing "
+        f"(storage_version {sql_string(PUBLISHED_STORAGE_VERSION)})"
+    )
     try:
         for schema in PUBLISHED_SCHEMAS:
             con.execute(f"create schema if not exists publishing.{quote_ident(schema)}")

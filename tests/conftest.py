@@ -1,10 +1,13 @@
 """Shared fixtures: one offline pipeline run per session, in a temporary EXTRA_HOME."""
 
+from __future__ import annotations
+
 import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
@@ -15,6 +18,9 @@ from extra_pipeline.definitions import NIGHTLY_JOB, build_definitions
 from extra_pipeline.drops.contracts import Contract, load_contracts
 from extra_pipeline.settings import PROJECT_ROOT, Settings
 from extra_pipeline.warehouse import WarehouseResource
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 #: the real public data shipped beside the checkout (read independently of the connectors)
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
@@ -223,3 +229,36 @@ def _write_csv(path: Path, header: str, row: list[str]) -> None:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(row)
     path.write_text(header + "\n" + buffer.getvalue(), encoding="utf-8")
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # root in a container: Chromium's sandbox needs user namespaces
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium (Debian's) for a module. Missing Chromium is a failure, not a
+    skip: the products and the UI must open in a browser."""
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: run `make test`, which installs Debian's chromium "
+            "(or `apt-get install chromium`)",
+            pytrace=False,
+        )
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()

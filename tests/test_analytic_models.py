@@ -939,7 +939,8 @@ def test_vulnerability_is_the_weighted_mean_of_the_measures_present() -> None:
         ("COL", 2025, 4.0, -0.5, 2024, 0.0, None, None, "increased_monitoring", 0.6,
          col_2025, 4, 0.80),
         ("MEX", 2023, None, None, None, None, None, None, None, None, None, 0, 0.0),
-        ("MEX", 2025, None, None, None, None, None, None, "not_listed", 0.0, 0.0, 1, 0.10),
+        # a FATF status alone is under vulnerability.min_coverage: no vulnerability
+        ("MEX", 2025, None, None, None, None, None, None, "not_listed", 0.0, None, 1, 0.10),
     ]  # fmt: skip
     assert_rows(result, [dict(zip(columns, row, strict=True)) for row in expected])
 

@@ -16,43 +16,14 @@ from pathlib import Path
 
 import pytest
 from conftest import BULLETIN_MONTH, ProductsHome
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request
 
 from extra_pipeline.markings import Marking, parse_marking
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # root in a container: Chromium's sandbox needs user namespaces
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 VIEWPORT = {"width": 1280, "height": 900}
 REPORT_SECTIONS = ("Executive summary", "Global overview", "Annex")
 BULLETIN_SECTIONS = ("What changed", "Active early warnings", "Top threats", "Outlook")
 NOTE_SECTIONS = ("Signal", "Evidence", "Why it matters to the EU", "Confidence")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium for the module. Missing Chromium is a failure, not a skip: the
-    acceptance criterion is that the products open in a browser."""
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: run `make test`, which installs Debian's chromium "
-            "(or `apt-get install chromium`)",
-            pytrace=False,
-        )
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @dataclass

@@ -131,7 +131,10 @@ def test_status_reports_each_source_and_the_last_run(cli_home):
 
 
 def test_every_command_has_help(tmp_path):
-    for command in ((), ("run",), ("query",), ("status",), ("ui",)):
+    for command in (
+        (), ("run",), ("query",), ("status",), ("ui",), ("report",), ("bulletins",),
+        ("drops", "ingest"), ("drops", "template"), ("demo-data",), ("bench",),
+    ):  # fmt: skip
         done = extra(*command, "--help", home=tmp_path)
         assert done.returncode == 0
         assert "usage: extra" in done.stdout

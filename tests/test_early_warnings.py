@@ -303,8 +303,8 @@ def test_a_delisted_country_raises_no_listing_warning_while_a_new_listing_does()
         result,
         [{"signal_id": "fatf_listing:COL:2025-02", "rule": "fatf_listing",
           "detected_at": date(2025, 2, 21), "iso3": "COL", "market": None,
-          "severity": "medium", "headline": events[2]["label"], "value": 1.0,
-          "threshold": 1.0, "evidence": events[2]["detail"], "source": "FATF",
+          "severity": "medium", "headline": events[2]["label"], "value": None,
+          "threshold": None, "evidence": events[2]["detail"], "source": "FATF",
           "marking": "clear"}],
     )  # fmt: skip
 

@@ -338,6 +338,49 @@ def test_published_files_record_what_they_hold(
         } | AUDIT_TABLES
 
 
+def storage_version(path: Path) -> str:
+    with duckdb.connect() as con:
+        con.execute(f"attach '{path}' as copy (read_only)")
+        (tags,) = con.execute(
+            "select tags from duckdb_databases() where database_name = 'copy'"
+        ).fetchone()
+    return tags["storage_version"]
+
+
+def test_published_copies_are_readable_by_duckdb_1x(
+    marked_warehouse: WarehouseResource, tmp_path: Path
+) -> None:
+    published = tmp_path / "published"
+    publish(marked_warehouse, published)
+    for level in Marking:
+        assert storage_version(published / f"{level.slug}.duckdb") == "v1.0.0+"
+    # the working warehouse keeps the current format
+    assert storage_version(marked_warehouse.path) != "v1.0.0+"
+
+
+def test_a_copy_in_another_storage_format_is_rebuilt_not_built_on(
+    marked_warehouse: WarehouseResource, tmp_path: Path
+) -> None:
+    published = tmp_path / "published"
+    current = published / "clear.duckdb"
+    publish(marked_warehouse, published, levels=[Marking.CLEAR])
+    (again,) = publish(marked_warehouse, published, levels=[Marking.CLEAR])
+    assert again.updated  # the control: a copy in the published format is built on
+    # the same copy in the current format, as an older publisher wrote it
+    newer = tmp_path / "newer.duckdb"
+    with duckdb.connect(str(newer)) as con:
+        con.execute(f"attach '{current}' as old (read_only)")
+        con.execute("copy from database old to newer")
+    assert storage_version(newer) != "v1.0.0+"
+    assert tables_in(newer) == tables_in(current)
+    newer.replace(current)
+
+    (rebuilt,) = publish(marked_warehouse, published, levels=[Marking.CLEAR])
+    assert not rebuilt.updated
+    assert storage_version(current) == "v1.0.0+"
+    assert tables_in(current) == {"marts.open_data"} | AUDIT_TABLES | {"audit.published_tables"}
+
+
 def test_publish_only_the_levels_asked_for(
     marked_warehouse: WarehouseResource, tmp_path: Path
 ) -> None:

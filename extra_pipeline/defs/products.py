@@ -29,8 +29,11 @@ NOTES_KEY = dg.AssetKey(["outputs", "early_warning_notes"])
 EXPORTS_KEY = dg.AssetKey(["outputs", "exports"])
 BULLETINS_KEY = dg.AssetKey(["outputs", "risk_bulletins"])
 REPORT_PREFIX = "gloca_report"
-#: the first month bulletins can be asked for
-BULLETIN_PARTITIONS = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_offset=0)
+#: one partition per month since the first that bulletins can be asked for; months turn in
+#: Brussels, so the schedule on the 1st at 06:00 finds the month just ended complete
+BULLETIN_PARTITIONS = dg.MonthlyPartitionsDefinition(
+    start_date="2024-01-01", end_offset=0, timezone="Europe/Brussels"
+)
 
 
 def products_code_version() -> str:

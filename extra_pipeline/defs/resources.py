@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from extra_pipeline.defs.operations import alerts_resource
 from extra_pipeline.drops.ingest import DropArea
 from extra_pipeline.drops.model import Limits
 from extra_pipeline.http import HttpClient, RetryPolicy
@@ -89,6 +90,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "great_expectations": GreatExpectationsResource(),
         "publishing": PublishingResource(published_dir=str(settings.published_dir)),
         "drop_area": DropsResource(root=str(settings.drops_dir)),
+        "alerts": alerts_resource(settings),
         "products": ProductsResource(
             published_dir=str(settings.published_dir), outputs_dir=str(settings.outputs_dir)
         ),

@@ -29,9 +29,11 @@ def source_key(source_id: str) -> dg.AssetKey:
 
 
 def build_source_asset(
-    config: SourceConfig, connector_class: type[SourceConnector]
+    config: SourceConfig,
+    connector_class: type[SourceConnector],
+    retry_policy: dg.RetryPolicy | None = None,
 ) -> dg.AssetsDefinition:
-    """The raw asset of one registered source."""
+    """The raw asset of one registered source (retried by `retry_policy` after a failure)."""
     source_id = config.source_id
     key = source_key(source_id)
 
@@ -40,6 +42,7 @@ def build_source_asset(
         group_name="sources",
         pool=WRITER_POOL,
         kinds={"python", "duckdb"},
+        retry_policy=retry_policy,
         description=f"{config.title}. {config.description}",
         metadata={
             "marking": config.marking.label,
@@ -183,9 +186,11 @@ def snapshot_summary(item: Acquired) -> dict[str, object]:
     }
 
 
-def build_source_assets(registry: dict[str, SourceConfig]) -> list[dg.AssetsDefinition]:
+def build_source_assets(
+    registry: dict[str, SourceConfig], retry_policy: dg.RetryPolicy | None = None
+) -> list[dg.AssetsDefinition]:
     """A raw asset for every registered source."""
     return [
-        build_source_asset(registry[source_id], connector)
+        build_source_asset(registry[source_id], connector, retry_policy)
         for source_id, connector in connector_classes(registry).items()
     ]

@@ -247,6 +247,7 @@ select
     flow_exposure,
     list_sum([p.value * p.weight for p in parts if p.value is not null])
     / nullif(list_sum([p.weight for p in parts if p.value is not null]), 0) as eu_exposure,
-    coalesce(seizures, 0) + coalesce(networks, 0) + coalesce(flow_figures, 0) as evidence,
+    (coalesce(seizures, 0) + coalesce(networks, 0) + coalesce(flow_figures, 0))::bigint
+        as evidence,
     coalesce(list_sum([p.weight for p in parts if p.value is not null]), 0) as coverage
 from weighted

@@ -1,5 +1,8 @@
--- Early warnings: signals that something changed and deserves attention, one row per
--- signal, from four rules whose thresholds live under early_warning in the methodology:
+-- Early warnings: signals that something changed in a non-EU country and deserves attention,
+-- one row per signal, from four rules. Each row carries its own TLP marking: the published
+-- copies below TLP:AMBER hold only the rows at or below their level.
+--
+-- The rules, with their thresholds under early_warning in the methodology:
 --   seizure_spike    a member state's seizures from an origin country for a market in a
 --                    month (intermediate.seizure_flows) far above its own trailing
 --                    baseline: at least min_count, at least min_ratio x the median of its
@@ -17,12 +20,39 @@
 --                    list; a delisting or standing membership raises nothing;
 --   news_surge       GDELT news-volume surges of a country and theme (fct_event), surge
 --                    days at most episode_gap_days apart making one warning.
--- Non-EU countries only. severity is high or medium (each rule's high threshold); value is
--- the rule's measure (times the baseline, the fall in points) against threshold (null for
--- a jump from a baseline of none, which is of high severity); evidence
--- is JSON with the figures behind it; detected_at the date of the latest evidence (for
--- yearly figures, the last day of their year). marking is the row's TLP marking: the
--- published copies below TLP:AMBER hold only the rows at or below their level.
+--
+-- Columns:
+--   signal_id    stable id: seizure_spike:<iso3>:<market>:<YYYY-MM>,
+--                governance_deterioration:<iso3>:<indicator_id>:<year>,
+--                fatf_listing:<iso3>:<plenary>, news_surge:<iso3>:<theme>:<first day>
+--   rule         seizure_spike, governance_deterioration, fatf_listing or news_surge
+--   detected_at  date of the latest evidence: the spike month's last seizure, 31 December of
+--                the indicator's year, the FATF statement date, the episode's last surge day
+--   iso3         the non-EU country the signal is about (ISO3)
+--   market       GI-TOC market code: the seizures' market; for news_surge the market its GDELT
+--                theme speaks to (news_surge.theme_markets), null when several; null for
+--                governance_deterioration and fatf_listing
+--   severity     high or medium: high at each rule's high threshold (seizure ratio high_ratio
+--                or a baseline of none; a fall of governance.high_multiple x its threshold; a
+--                call-for-action listing; news ratio high_ratio or a baseline of none)
+--   headline     one readable line, as notes and products print it
+--   value        the rule's measure: seizure_spike the largest ratio of a state's seizures to
+--                its baseline median (null when every baseline was none);
+--                governance_deterioration the fall, in the indicator's unit; fatf_listing
+--                none (a listing is a decision, not a measure); news_surge the peak ratio of
+--                the day's share to its baseline (null when every baseline was none)
+--   threshold    what value is held against: seizure_spike.min_ratio, the indicator's fall
+--                threshold (early_warning.governance.*), none for fatf_listing,
+--                news_surge.min_ratio
+--   evidence     JSON text with the figures behind it: the month, seizures and each state's
+--                count, baseline median, MAD, months and robust z; the indicator's values,
+--                years and fall; the FATF event's detail; the theme, first and last day, surge
+--                days, peak ratio and marts.fct_event ids
+--   source       where the evidence comes from: member-state drops, the indicator's source
+--                title (marts.dim_indicator), FATF or GDELT
+--   marking      the row's TLP marking (slug): a seizure_spike the highest marking of the
+--                drops behind it (amber unless a drop is marked higher), every other rule
+--                clear
 -- row marking: marking
 with levels as (
     -- the TLP 2.0 order (extra_pipeline/markings.py): a signal takes its highest drop's
@@ -271,8 +301,9 @@ fatf_listing as (
         case when e.detail::json ->> 'list' = 'call_for_action' then 'high' else 'medium' end
             as severity,
         e.label as headline,
-        e.value,
-        1.0 as threshold,
+        -- a listing is a decision, not a measure against a threshold
+        null::double as value,
+        null::double as threshold,
         e.detail as evidence,
         'FATF' as source,
         'clear' as marking

@@ -1,16 +1,53 @@
--- Network priorities: the criminal networks member states assessed (marts.fct_network),
--- ranked high-value-target style. One row per network and reporting state, as last
--- assessed (a later drop's assessment replaces an earlier one's).
--- Each factor is 0-1: size (member-count band, network_priority.size_points), reach
--- (countries active in, full at network_priority.reach_cap), markets (principal markets,
--- full at markets_cap), legal_business, violence, corruption (as reported), money_laundering
--- (laundering methods, full at laundering_cap) and threat_level (the reporting state's own
--- assessment, threat_level_points). priority_score is their weighted mean
--- (network_priority.weights; a factor not reported is left out and the other weights
--- rescaled, never counted as zero); factors counts those present. priority_rank orders the
--- networks (1 = highest; ties share a rank); tier names the band of the score
--- (network_priority.tiers); hvt is the reporting state's own high-value-target flag.
--- TLP:AMBER at least, whatever its inputs: it profiles identified networks.
+-- Network priorities: the criminal networks member states assessed (marts.fct_network), ranked
+-- high-value-target style. One row per network and reporting state, as last assessed (a later
+-- drop's assessment replaces an earlier one's). TLP:AMBER at least, whatever its inputs: it
+-- profiles identified networks.
+--
+-- Each factor is 0-1; priority_score is their weighted mean (network_priority.weights; a
+-- factor not reported is left out and the other weights rescaled, never counted as zero).
+--
+-- Columns:
+--   drop_id                  the drop of its latest assessment (audit.drops.drop_id)
+--   reporting_state          the member state that sent it, ISO 3166 alpha-2 (e.g. FR)
+--   network_ref              the sender's own reference for the network (unique within its
+--                            file)
+--   assessment_date          the day of its latest assessment (null when the sender gave none)
+--   principal_markets        the network's principal criminal markets: a list of GI-TOC market
+--                            codes (marts.dim_market)
+--   base_iso3                ISO3 of the country the network is based in
+--   countries_active_iso3    ISO3 of the countries it is active in (EU ones included), a list
+--                            in the sender's order; null when not reported
+--   nationalities_iso3       the members' nationalities as ISO3 codes, a list; null when not
+--                            reported
+--   member_count_band        its size as a band of members: 1-10, 11-50, 51-100, 101-500 or
+--                            >500; null when not reported
+--   threat_level             the sender's own assessment of its threat: low, medium, high or
+--                            very_high; null when not reported
+--   hvt                      the sender's flag: the network includes a high-value target; null
+--                            when not reported
+--   size_factor              its member-count band as points (network_priority.size_points);
+--                            null when the band is not reported
+--   reach_factor             countries active in, up to network_priority.reach_cap, over
+--                            reach_cap; null when not reported
+--   markets_factor           principal markets, up to network_priority.markets_cap, over
+--                            markets_cap
+--   legal_business_factor    1 when it uses legal business structures, 0 when not; null when
+--                            not reported
+--   violence_factor          1 when it uses violence, 0 when not; null when not reported
+--   corruption_factor        1 when it uses corruption, 0 when not; null when not reported
+--   money_laundering_factor  laundering methods, up to network_priority.laundering_cap, over
+--                            laundering_cap; null when not reported
+--   threat_level_factor      the sender's threat level as points
+--                            (network_priority.threat_level_points); null when not reported
+--   factors                  how many of the eight factors are present (0-8)
+--   priority_score           the weighted mean of the factors present (0-1, higher = higher
+--                            priority); null when none is
+--   priority_rank            rank by priority_score over all networks (1 = highest; ties share
+--                            a rank; unscored last)
+--   tier                     the band of the score (network_priority.tiers: priority,
+--                            elevated, monitored); null when unscored
+--   period                   the reporting period of its latest drop (e.g. 2025)
+--   synthetic                true when the drop is synthetic demonstration data
 -- marking: amber
 with latest_assessments as (
     -- a network re-assessed in a later drop is ranked once, as last assessed

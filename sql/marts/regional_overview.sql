@@ -1,13 +1,35 @@
 -- The regional overview: one row per UN M49 region (of non-EU countries), GI-TOC market and
--- edition year, from marts.threat_matrix and the published exposure figures.
--- countries counts the region's non-EU countries, countries_scored those with a threat
--- score; mean_score, median_score and max_score summarise their scores; top_countries
--- lists the three highest (iso3, score, rank); mean_prevalence, mean_eu_exposure and
--- mean_vulnerability average the components present; worsening and improving count the
--- countries whose market score moved that way since the previous edition; countries_exposed
--- counts those with an EU-exposure component. (Seizure and network counts are not summed
--- here: a seizure counts for its origin and its departure country, a network for every
--- country it is linked to, so a regional sum would count them more than once.)
+-- edition year, from marts.threat_matrix (its published EU-exposure component included).
+-- Countries without a region (Antarctica) are left out.
+--
+-- (Seizure and network counts are not summed here: a seizure counts for its origin and its
+-- departure country, a network for every country it is linked to, so a regional sum would
+-- count them more than once.)
+--
+-- Columns:
+--   region              UN M49 region: Africa, Americas, Asia, Europe or Oceania
+--   market              GI-TOC market code (marts.dim_market)
+--   year                GI-TOC edition year
+--   countries           the region's non-EU countries (threat_matrix rows)
+--   countries_scored    how many of them have a threat score
+--   mean_score          mean threat score (0-1) of the scored countries; null when none is
+--                       scored
+--   median_score        median threat score of the scored countries; null when none
+--   max_score           highest threat score; null when none
+--   top_countries       the three highest-scored countries, highest first (ties by iso3): a
+--                       list of {iso3, score, rank (the threat_matrix rank of the year)};
+--                       empty when none is scored
+--   mean_prevalence     mean prevalence component (0-1) of the countries that have one; null
+--                       when none has
+--   mean_eu_exposure    mean EU-exposure component (0-1) of the countries that have one; null
+--                       when none has
+--   mean_vulnerability  mean vulnerability component (0-1) of the countries that have one,
+--                       scored or not (a territory's may rest on its FATF status alone)
+--   worsening           countries whose market score worsened by at least the stable band
+--                       since the previous edition
+--   improving           countries whose market score improved by at least the stable band
+--   countries_exposed   countries with an EU-exposure component (any published evidence, a
+--                       zero included)
 select
     c.region,
     t.market,

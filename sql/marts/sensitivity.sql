@@ -1,13 +1,31 @@
--- Sensitivity of the threat ranking to its weights, for the method annex: each threat-score
--- weight moved up and down by sensitivity.perturbation (one at a time, the others as set),
--- per edition year, against the methodology's ranking (intermediate.threat_scenarios).
--- Every scenario scores the same rows as the base (scored_pairs = base_scored_pairs).
--- spearman is the rank correlation of the scored rows (ties averaged); top_n_overlap the
--- share of the base top sensitivity.top_n (country, market) pairs still in that top;
--- entered_top_n and left_top_n name the pairs that came into it and dropped out (iso3:market);
--- max_rank_shift is the largest move of a base top-n pair. weight and base_weight are the
--- component's weight in the scenario and as set (the others unchanged; the score rescales
--- the present weights to sum to 1).
+-- Sensitivity of the threat ranking to its weights, for the method annex: one row per scenario
+-- (one threat-score weight moved up or down by sensitivity.perturbation, the others as set)
+-- and edition year, against the methodology's ranking (intermediate.threat_scenarios).
+--
+-- Every scenario scores the same rows as the base (scored_pairs = base_scored_pairs); the
+-- score rescales the present weights to sum to 1.
+--
+-- Columns:
+--   scenario           <component>+ or <component>- (e.g. trend+): the weight moved up or down
+--   varied_component   the component whose weight moved: prevalence, eu_exposure,
+--                      vulnerability or trend
+--   factor             what the weight was multiplied by: 1 + or - sensitivity.perturbation
+--   year               GI-TOC edition year
+--   base_weight        the component's weight as set (threat_score.weights)
+--   weight             its weight in the scenario: base_weight x factor (the others unchanged)
+--   scored_pairs       country-market pairs the scenario scores that year
+--   base_scored_pairs  country-market pairs the base scores that year
+--   spearman           Spearman rank correlation of the scenario's ranking with the base's
+--                      over the scored pairs (ties averaged; rounded to 12 decimals, 1 =
+--                      unchanged)
+--   top_n              the size of the top compared (sensitivity.top_n)
+--   top_n_overlap      share (0-1) of the base's top_n pairs (rank <= top_n, ties included)
+--                      still in the scenario's
+--   entered_top_n      pairs (iso3:market) in the scenario's top_n but not the base's, by
+--                      scenario rank; empty when none
+--   left_top_n         pairs (iso3:market) in the base's top_n but not the scenario's, by base
+--                      rank; empty when none
+--   max_rank_shift     the largest rank move of a base top_n pair, in places
 with base as (
     select iso3, market, year, mean_rank, rank
     from intermediate.threat_scenarios
