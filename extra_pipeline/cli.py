@@ -253,10 +253,13 @@ def command_run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     prepare_dagster_home(settings)
     _quiet_dagster()
-    drops = ingest_pending_drops(settings)
+    from extra_pipeline.definitions import build_definitions
+
+    defs = build_definitions(settings)  # once for the drops and the nightly job
+    drops = ingest_pending_drops(settings, defs)
     if drops and not args.json:
         _print_drops(drops)
-    summary = run_nightly(settings, progress=not args.json, full=args.full)
+    summary = run_nightly(settings, progress=not args.json, full=args.full, defs=defs)
     summary["drops"] = drops
     if args.json:
         print(json.dumps(summary, indent=2, default=str))

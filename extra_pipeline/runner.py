@@ -423,8 +423,10 @@ def ingest_drop_files(
     period: str | None = None,
     marking: str | None = None,
     remove_after: bool = False,
+    defs: dg.Definitions | None = None,
 ) -> list[dict[str, Any]]:
-    """`extra drops ingest`: each file as its own drop, through the same job the sensor launches."""
+    """`extra drops ingest`: each file as its own drop, through the same job the sensor launches
+    (`defs`: the definitions to run it from, built from `settings` when not given)."""
     from extra_pipeline.drops.ingest import file_sha256, new_drop_id
 
     jobs = []
@@ -433,10 +435,12 @@ def ingest_drop_files(
         config = {"path": str(path.resolve()), "member_state": member_state, "dataset": dataset,
                   "period": period, "marking": marking, "remove_after": remove_after}  # fmt: skip
         jobs.append((key, path, config))
-    return _run_drop_jobs(settings, jobs)
+    return _run_drop_jobs(settings, jobs, defs)
 
 
-def ingest_pending_drops(settings: Settings) -> list[dict[str, Any]]:
+def ingest_pending_drops(
+    settings: Settings, defs: dg.Definitions | None = None
+) -> list[dict[str, Any]]:
     """Every file waiting in the landing area, as the sensor would launch them (an operator's
     `extra run` takes files at once: no settling time)."""
     from extra_pipeline.defs.drops import pending_drops
@@ -449,18 +453,20 @@ def ingest_pending_drops(settings: Settings) -> list[dict[str, Any]]:
         (d.key, d.path, {"path": str(d.path), "member_state": d.member_state, "remove_after": True})
         for d in pending
     ]
-    return _run_drop_jobs(settings, jobs)
+    return _run_drop_jobs(settings, jobs, defs)
 
 
 def _run_drop_jobs(
-    settings: Settings, jobs: list[tuple[str, Path, dict[str, Any]]]
+    settings: Settings,
+    jobs: list[tuple[str, Path, dict[str, Any]]],
+    defs: dg.Definitions | None = None,
 ) -> list[dict[str, Any]]:
     from extra_pipeline.definitions import build_definitions
     from extra_pipeline.defs.drops import DROP_JOB, DROPS_KEY, drop_partitions
 
     if not jobs:
         return []
-    defs = build_definitions(settings)
+    defs = defs if defs is not None else build_definitions(settings)
     job = defs.resolve_job_def(DROP_JOB)
     outcomes = []
     with recovered_instance() as instance:

@@ -25,7 +25,7 @@ wrote), against one EXTRA_HOME built once for this module (`extra demo-data`, th
   (`.venv/bin/python tests/test_guides.py`) to rewrite those blocks from the definitions.
 - ```console after `<!-- run: duckdb -->`: a DuckDB CLI session. Its `$ duckdb ...` line runs
   the CLI that the dev extra installs (`duckdb-cli`, a 1.x release: the published copies are
-  written in a storage format DuckDB 1.x reads), in `$EXTRA_HOME` after `$ cd "$EXTRA_HOME"`,
+  written in a storage format DuckDB 1.3 and later read), in `$EXTRA_HOME` after `$ cd "$EXTRA_HOME"`,
   with its `D ` lines as input; it must exit 0 with nothing on stderr.
 - ```r (R is not installed) is checked by extraction: each `dbGetQuery` SQL runs on the copy
   the block's `dbConnect` names, each file the block names by `file.path` exists in the home,

@@ -14,6 +14,7 @@ import pytest
 
 from extra_pipeline.markings import Marking
 from extra_pipeline.warehouse import (
+    PUBLISHED_STORAGE_VERSION,
     WarehouseError,
     WarehouseResource,
     open_published,
@@ -338,6 +339,10 @@ def test_published_files_record_what_they_hold(
         } | AUDIT_TABLES
 
 
+#: the tag DuckDB gives a file written in the published copies' storage format
+PUBLISHED_FORMAT = f"{PUBLISHED_STORAGE_VERSION}+"
+
+
 def storage_version(path: Path) -> str:
     with duckdb.connect() as con:
         con.execute(f"attach '{path}' as copy (read_only)")
@@ -347,15 +352,15 @@ def storage_version(path: Path) -> str:
     return tags["storage_version"]
 
 
-def test_published_copies_are_readable_by_duckdb_1x(
+def test_published_copies_are_readable_by_duckdb_1_3(
     marked_warehouse: WarehouseResource, tmp_path: Path
 ) -> None:
     published = tmp_path / "published"
     publish(marked_warehouse, published)
     for level in Marking:
-        assert storage_version(published / f"{level.slug}.duckdb") == "v1.0.0+"
+        assert storage_version(published / f"{level.slug}.duckdb") == PUBLISHED_FORMAT
     # the working warehouse keeps the current format
-    assert storage_version(marked_warehouse.path) != "v1.0.0+"
+    assert storage_version(marked_warehouse.path) != PUBLISHED_FORMAT
 
 
 def test_a_copy_in_another_storage_format_is_rebuilt_not_built_on(
@@ -371,13 +376,13 @@ def test_a_copy_in_another_storage_format_is_rebuilt_not_built_on(
     with duckdb.connect(str(newer)) as con:
         con.execute(f"attach '{current}' as old (read_only)")
         con.execute("copy from database old to newer")
-    assert storage_version(newer) != "v1.0.0+"
+    assert storage_version(newer) != PUBLISHED_FORMAT
     assert tables_in(newer) == tables_in(current)
     newer.replace(current)
 
     (rebuilt,) = publish(marked_warehouse, published, levels=[Marking.CLEAR])
     assert not rebuilt.updated
-    assert storage_version(current) == "v1.0.0+"
+    assert storage_version(current) == PUBLISHED_FORMAT
     assert tables_in(current) == {"marts.open_data"} | AUDIT_TABLES | {"audit.published_tables"}
 
 
