@@ -9,6 +9,7 @@ import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,7 @@ def run_nightly(
         "dagster_home": str(settings.dagster_home),
         "started_at": started.isoformat(),
     }
-    with recovered_instance() as instance:
+    with recovered_instance(settings) as instance:
         if full:
             selection = sorted(
                 (
@@ -151,7 +152,7 @@ def run_job(
     job = defs.resolve_job_def(job_name)
     terminal()  # bind progress output to the terminal before Dagster captures it
     started = datetime.now(UTC)
-    with recovered_instance() as instance:
+    with recovered_instance(settings) as instance:
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
@@ -205,8 +206,6 @@ def alert_if_failed(
 ) -> Path | None:
     """The alert on a failed in-process run, as the `run_failure_alert` sensor writes for the
     daemon's runs (the sensor does not see runs without a code location); its file."""
-    from extra_pipeline.defs.operations import alerts_resource, failure_alert
-
     if result.success:
         return None
     run = instance.get_run_by_id(result.run_id)
@@ -215,9 +214,23 @@ def alert_if_failed(
     failure = next(
         (e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE), None
     )
-    alerts = alerts_resource(settings)
-    alert = failure_alert(instance, run, alerts.ui_url, failure.message if failure else None)
-    path = alerts.send(alert)
+    return _send_alert(settings, instance, run, failure.message if failure else None)
+
+
+def _send_alert(
+    settings: Settings, instance: dg.DagsterInstance, run: dg.DagsterRun, error: str | None
+) -> Path | None:
+    """Write (and post) the alert on a failed run; a failure to alert is said on stderr and
+    never stops the command's own work (the drops after it, the summary)."""
+    from extra_pipeline.defs.operations import alerts_resource, failure_alert
+
+    try:
+        alerts = alerts_resource(settings)
+        alert = failure_alert(instance, run, alerts.ui_url, error)
+        path = alerts.send(alert)
+    except Exception as problem:  # an alert must not take the run's own report down
+        print(f"extra: could not write the alert on run {run.run_id}: {problem}", file=sys.stderr)
+        return None
     print(f"extra: {alert['summary']}; alert written to {path}", file=sys.stderr)
     return path
 
@@ -235,23 +248,41 @@ CLI_HOST_TAG = "extra/cli_host"
 
 
 @contextmanager
-def recovered_instance() -> Iterator[dg.DagsterInstance]:
+def recovered_instance(settings: Settings) -> Iterator[dg.DagsterInstance]:
     """The DAGSTER_HOME instance for a run the CLI starts, once what dead runs still hold is
-    released (before any run of its own claims the writer slot, drop runs included)."""
+    released (before any run of its own claims the writer slot, drop runs included). A run
+    found dead gets its alert now: nobody else would write one (the daemon's sensor does not
+    see the CLI's runs, and the killed process could not)."""
     with dagster_instance() as instance:
         for note in recover_abandoned_runs(instance):
             print(f"extra: {note}", file=sys.stderr)
+            if note.run_marked_failed:
+                run = instance.get_run_by_id(note.run_id)
+                if run is not None:
+                    _send_alert(settings, instance, run, note.text)
         yield instance
 
 
-def recover_abandoned_runs(instance: Any) -> list[str]:
+@dataclass(frozen=True)
+class RecoveryNote:
+    """What recovering from a dead run did, for the terminal."""
+
+    run_id: str
+    text: str
+    run_marked_failed: bool = False
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def recover_abandoned_runs(instance: Any) -> list[RecoveryNote]:
     """Release what dead runs still hold, so one killed `extra run` cannot wedge the next.
 
     A run started by this command whose process is gone is marked failed; concurrency
     slots claimed by runs that are no longer in progress are freed (an in-process run
     that dies mid-step never releases its `duckdb_writer` slot by itself).
     """
-    notes = []
+    notes: list[RecoveryNote] = []
     host = socket.gethostname()
     for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
         run = record.dagster_run
@@ -260,7 +291,13 @@ def recover_abandoned_runs(instance: Any) -> list[str]:
             instance.report_run_failed(
                 run, "the `extra run` process that ran it is gone (killed or crashed)"
             )
-            notes.append(f"run {run.run_id} was abandoned by a dead process: marked failed")
+            notes.append(
+                RecoveryNote(
+                    run.run_id,
+                    f"run {run.run_id} was abandoned by a dead process: marked failed",
+                    run_marked_failed=True,
+                )
+            )
     storage = instance.event_log_storage
     for key in storage.get_concurrency_keys():
         info = storage.get_concurrency_info(key)
@@ -271,7 +308,9 @@ def recover_abandoned_runs(instance: Any) -> list[str]:
             run = instance.get_run_by_id(run_id)
             if run is None or run.is_finished:
                 storage.free_concurrency_slots_for_run(run_id)
-                notes.append(f"freed {key} slots held by finished run {run_id}")
+                notes.append(
+                    RecoveryNote(run_id, f"freed {key} slots held by finished run {run_id}")
+                )
     return notes
 
 
@@ -364,6 +403,14 @@ WAITING_TOO_LONG = timedelta(hours=1)
 RECENT_REJECTIONS = timedelta(days=7)
 
 
+def _modified(path: Path) -> datetime | None:
+    """When `path` was last written; None once it is gone (picked up meanwhile)."""
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except FileNotFoundError:
+        return None
+
+
 def drops_status(settings: Settings) -> dict[str, Any]:
     """The landing area and the recent drops: files waiting (and for how long), drops
     rejected in the last week with their reasons, alerts written in the last day."""
@@ -372,7 +419,7 @@ def drops_status(settings: Settings) -> dict[str, Any]:
 
     now = datetime.now(UTC)
     pending, _ = pending_drops(DropArea(settings.drops_dir), settle_seconds=0)
-    ages = [now - datetime.fromtimestamp(d.path.stat().st_mtime, UTC) for d in pending]
+    ages = [now - modified for d in pending if (modified := _modified(d.path)) is not None]
     rejected: list[dict[str, Any]] = []
     unreadable = None
     if settings.warehouse_path.is_file():
@@ -469,7 +516,7 @@ def _run_drop_jobs(
     defs = defs if defs is not None else build_definitions(settings)
     job = defs.resolve_job_def(DROP_JOB)
     outcomes = []
-    with recovered_instance() as instance:
+    with recovered_instance(settings) as instance:
         instance.add_dynamic_partitions(drop_partitions.name, [key for key, _, _ in jobs])
         for key, path, config in jobs:
             result = job.execute_in_process(

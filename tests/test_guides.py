@@ -27,9 +27,10 @@ wrote), against one EXTRA_HOME built once for this module (`extra demo-data`, th
   the CLI that the dev extra installs (`duckdb-cli`, a 1.x release: the published copies are
   written in a storage format DuckDB 1.3 and later read), in `$EXTRA_HOME` after `$ cd "$EXTRA_HOME"`,
   with its `D ` lines as input; it must exit 0 with nothing on stderr.
-- ```r (R is not installed) is checked by extraction: each `dbGetQuery` SQL runs on the copy
-  the block's `dbConnect` names, each file the block names by `file.path` exists in the home,
-  and each `manifest$key` it reads is a key of that manifest.
+- ```r (R is not installed) is checked by extraction: each path the block builds with
+  `file.path` (from `home`, its EXTRA_HOME, and the variables it assigns) names a file that
+  exists, each `dbGetQuery` SQL runs on the published copy it opens, and each
+  `manifest$key` it reads is a key of that manifest.
 - Other ```console blocks are not run (`make ui` is a server; live sources need the
   internet). They are the only blocks left unrun.
 
@@ -90,8 +91,6 @@ GROUP_ORDER = (
     "publish",
     "products",
 )
-#: Markdown links that may point to a file another issue is still writing
-PENDING_LINKS = frozenset({"data-dictionary.md"})
 
 
 # --- reading the documents -------------------------------------------------------------------
@@ -357,7 +356,7 @@ def test_relative_links_point_to_files() -> None:
     for doc in DOCUMENTS:
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", prose(doc)):
             path = (doc.parent / target).resolve()
-            assert path.exists() or path.name in PENDING_LINKS, f"{doc.name}: broken link {target}"
+            assert path.exists(), f"{doc.name}: broken link {target}"
 
 
 def test_the_submission_guide_gives_every_rule_its_help_text() -> None:
@@ -506,30 +505,51 @@ def run_duckdb_cli(block: Block, home: Path, cwd: Path) -> None:
 
 
 _R_QUERY = re.compile(r'dbGetQuery\(\s*con\s*,\s*"(.*?)"\s*\)', re.S)
-_R_COPY = re.compile(r'dbConnect\(.*?"([a-z+]+)\.duckdb"', re.S)
-_R_FILE = re.compile(r'file\.path\([^)]*"([^"/]+\.(?:duckdb|parquet|json|csv|xlsx))"\s*\)')
+_R_FILE_PATH = re.compile(r"file\.path\(([^()]*)\)")
+_R_ASSIGNED_PATH = re.compile(r"^\s*(\w+)\s*<-\s*file\.path\(([^()]*)\)\s*$", re.M)
 _R_MANIFEST = re.compile(r"manifest\$(\w+)")
 
 
+def r_paths(block: Block, home: Path) -> tuple[dict[str, Path], list[Path]]:
+    """The paths an R block builds with `file.path`: its variables holding one (`home` is the
+    home, as `Sys.getenv("EXTRA_HOME", ...)` gives it), and every path it names, in order."""
+
+    def resolve(arguments: str) -> Path:
+        parts = []
+        for argument in (a.strip() for a in arguments.split(",")):
+            if argument.startswith('"') and argument.endswith('"'):
+                parts.append(argument[1:-1])
+            elif argument in variables:
+                parts.append(str(variables[argument]))
+            else:
+                pytest.fail(f"{block.where}: file.path({arguments}): {argument} is unknown")
+        return Path(*parts)
+
+    variables: dict[str, Path] = {"home": home}
+    for name, arguments in _R_ASSIGNED_PATH.findall(block.text):
+        variables[name] = resolve(arguments)
+    return variables, [resolve(arguments) for arguments in _R_FILE_PATH.findall(block.text)]
+
+
 def check_r(block: Block, home: Path) -> None:
-    """What an R block relies on, without R: its SQL runs on the copy it opens, the files it
-    names exist in the home, and the manifest keys it reads are there."""
+    """What an R block relies on, without R: each path it builds to a file exists, its SQL
+    runs on the published copy it opens, and the manifest keys it reads are there."""
     import duckdb
 
-    copy = _R_COPY.search(block.text)
+    assert 'Sys.getenv("EXTRA_HOME"' in block.text, f"{block.where}: home from EXTRA_HOME"
+    _, paths = r_paths(block, home)
+    files = [path for path in paths if path.suffix]
+    for path in files:
+        assert path.is_file(), f"{block.where}: no file {path.relative_to(home)} in the home"
+    copies = [path for path in files if path.parent == home / "published"]
     queries = _R_QUERY.findall(block.text)
-    assert copy and queries, f"{block.where}: no dbConnect to a published copy, or no query"
-    with duckdb.connect(str(home / "published" / f"{copy.group(1)}.duckdb"), read_only=True) as con:
+    assert len(copies) == 1 and queries, f"{block.where}: one published copy, and a query"
+    with duckdb.connect(str(copies[0]), read_only=True) as con:
         for sql in queries:
             assert con.execute(sql).fetchall(), f"{block.where}: no rows from {sql.strip()!r}"
-    files = {}
-    for name in _R_FILE.findall(block.text):
-        found = sorted(home.rglob(name))
-        assert found, f"{block.where}: {name} is in no folder of the home"
-        files[name] = found[0]
     keys = _R_MANIFEST.findall(block.text)
     if keys:
-        manifests = [path for name, path in files.items() if name.startswith("manifest.")]
+        manifests = [path for path in files if path.name.startswith("manifest.")]
         assert manifests, f"{block.where}: reads a manifest it does not name"
         manifest = json.loads(manifests[0].read_text(encoding="utf-8"))
         for key in keys:

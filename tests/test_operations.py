@@ -466,3 +466,44 @@ def test_status_names_drops_waiting_too_long_and_rejected(
         assert f"  rejected: {drop_id} ({file}): {reason}" in text
     needs = text.splitlines()[-1]
     assert "1 drop(s) waiting over an hour" in needs and "2 drop(s) rejected this week" in needs
+
+
+def test_a_run_whose_cli_process_died_is_failed_and_alerted_by_the_next_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A killed `extra run` cannot alert; the next `extra` command finds its run dead, marks
+    it failed and writes the alert (the daemon's sensor never sees the CLI's runs)."""
+    from extra_pipeline.runner import (
+        CLI_HOST_TAG,
+        CLI_PID_TAG,
+        dagster_instance,
+        recovered_instance,
+    )
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    settings = Settings(extra_home=tmp_path / "home", sources_mode="offline")
+    prepare_dagster_home(settings)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead, alive = "d" * 32, "a" * 32
+    with dagster_instance() as instance:
+        for run_id, pid in ((dead, gone.stdout.strip()), (alive, str(os.getpid()))):
+            instance.add_run(
+                dg.DagsterRun(
+                    job_name=NIGHTLY_JOB,
+                    run_id=run_id,
+                    status=dg.DagsterRunStatus.STARTED,
+                    tags={CLI_PID_TAG: pid, CLI_HOST_TAG: socket.gethostname()},
+                )
+            )
+
+    with recovered_instance(settings) as instance:
+        assert instance.get_run_by_id(dead).status == dg.DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(alive).status == dg.DagsterRunStatus.STARTED
+
+    (path,) = settings.alerts_dir.glob("*.json")
+    alert = json.loads(path.read_text(encoding="utf-8"))
+    assert alert["run_id"] == dead and alert["status"] == "FAILURE"
+    assert alert["job"] == NIGHTLY_JOB
+    assert "abandoned by a dead process" in alert["error"]
+    assert alert["run_url"].endswith(f"/runs/{dead}")
