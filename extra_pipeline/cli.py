@@ -112,9 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser(
         "status",
-        help="freshness of every source and the last run",
-        description="Each source's mode, retrieval time, age and freshness, and the last nightly run. "
-        "Exits 1 when something needs attention.",
+        help="freshness of every source, the last nightly run, drops and alerts",
+        description="Each source's mode, retrieval time, age and freshness; the last nightly "
+        "run and its failed steps; drops waiting and rejected; alerts of the last day. Exits 1 "
+        "when something needs attention.",
     )
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=command_status)
